@@ -1,0 +1,526 @@
+"""Bring the local development stack up and down: a real PostgreSQL cluster and a real
+Apache Kafka broker (KRaft, single node), both owned by this checkout.
+
+    python .devstack/stack.py up      # idempotent; reuses servers that already answer
+    python .devstack/stack.py down    # stops only what `up` started (pid files)
+    python .devstack/stack.py status
+
+Servers named by SAGA_DATABASE_URL / SAGA_KAFKA_BOOTSTRAP are used as they are when they answer.
+Everything this script creates lives under .devstack/run/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+from confluent_kafka.admin import AdminClient
+
+HERE = Path(__file__).resolve().parent
+RUN = HERE / "run"
+
+DEFAULT_DATABASE_URL = "postgresql://saga:saga@127.0.0.1:5433/saga"
+DEFAULT_OWNER_DATABASE_URL = "postgresql://saga_owner:saga_owner@127.0.0.1:5433/saga"
+DEFAULT_SUPERUSER_DATABASE_URL = "postgresql://postgres:postgres@127.0.0.1:5433/postgres"
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+KAFKA_CONTROLLER_PORT = 9093
+
+# The broker needs well under this on a 2-core box; a bound keeps the demo and CI predictable.
+KAFKA_JVM_OPTS = ["-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:MaxMetaspaceSize=256m"]
+# A cold JVM on a loaded 2-core machine can take half a minute before the broker registers.
+KAFKA_READY_TIMEOUT_S = 120.0
+
+
+class StackError(Exception):
+    """A failure the user must act on; printed as one line plus context, exit status 1."""
+
+
+def log(message: str) -> None:
+    print(f"[stack] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    owner_database_url: str
+    superuser_database_url: str
+    kafka_bootstrap: str
+    database_url_is_default: bool
+    kafka_bootstrap_is_default: bool
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        db = os.environ.get("SAGA_DATABASE_URL") or DEFAULT_DATABASE_URL
+        kafka = os.environ.get("SAGA_KAFKA_BOOTSTRAP") or DEFAULT_KAFKA_BOOTSTRAP
+        return cls(
+            database_url=db,
+            owner_database_url=os.environ.get("SAGA_OWNER_DATABASE_URL")
+            or DEFAULT_OWNER_DATABASE_URL,
+            superuser_database_url=os.environ.get("SAGA_SUPERUSER_DATABASE_URL")
+            or DEFAULT_SUPERUSER_DATABASE_URL,
+            kafka_bootstrap=kafka,
+            database_url_is_default=db == DEFAULT_DATABASE_URL,
+            kafka_bootstrap_is_default=kafka == DEFAULT_KAFKA_BOOTSTRAP,
+        )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def stack_lock() -> Iterator[None]:
+    """Serialise concurrent `up`/`down` calls (parallel test runs, helpers, make -j)."""
+    RUN.mkdir(parents=True, exist_ok=True)
+    with (RUN / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def port_is_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        content = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return f"(no log at {path})"
+    return "\n".join(content[-lines:])
+
+
+def who_listens(port: int) -> str:
+    """Best effort: the process holding a TCP port, for the error message."""
+    ss = shutil.which("ss")
+    if ss is None:
+        return "unknown process"
+    out = subprocess.run(
+        [ss, "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, check=False
+    )
+    return out.stdout.strip() or "unknown process"
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def run(cmd: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(cmd), check=True, text=True, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def postgres_answers(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def pg_bin_dir() -> Path | None:
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    return candidates[-1].parent if candidates else None
+
+
+def ensure_postgres_installed() -> Path:
+    bin_dir = pg_bin_dir()
+    if bin_dir is not None:
+        return bin_dir
+    if not is_root():
+        raise StackError(
+            "PostgreSQL server binaries are missing; install Debian's `postgresql` package "
+            "(sudo apt-get install postgresql) or set SAGA_DATABASE_URL to a running server"
+        )
+    log("installing Debian's postgresql package (first run only)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
+    run(["apt-get", "install", "-y", "-q", "postgresql"], env=env, stdout=subprocess.DEVNULL)
+    bin_dir = pg_bin_dir()
+    if bin_dir is None:
+        raise StackError("apt-get installed postgresql but no pg_ctl was found under /usr/lib")
+    return bin_dir
+
+
+def as_postgres_user(cmd: Sequence[str]) -> list[str]:
+    # initdb and the server refuse to run as root; on a developer's own account they run as is.
+    return ["runuser", "-u", "postgres", "--", *cmd] if is_root() else list(cmd)
+
+
+def postgres_home() -> Path:
+    """Where the cluster's files live: .devstack/run/postgres, or, when the postgres OS user
+    cannot traverse this checkout's path (a clone under a 0700 mktemp dir, say), a directory
+    under /var/lib keyed by the checkout's path with .devstack/run/postgres linking to it."""
+    link = RUN / "postgres"
+    if link.is_symlink() or not is_root():
+        link.mkdir(parents=True, exist_ok=True)
+        return link.resolve()
+    link.mkdir(parents=True, exist_ok=True)
+    reachable = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "test", "-x", str(link)], check=False
+    )
+    if reachable.returncode == 0:
+        return link
+    key = uuid.uuid5(uuid.NAMESPACE_URL, str(HERE)).hex[:12]
+    home = Path("/var/lib/saga-orchestrator") / key
+    home.mkdir(parents=True, exist_ok=True)
+    link.rmdir()
+    link.symlink_to(home, target_is_directory=True)
+    log(f"checkout not reachable by the postgres user; cluster files in {home}")
+    return home
+
+
+def postgres_up(settings: Settings) -> str:
+    if postgres_answers(settings.database_url):
+        return f"PostgreSQL answering at {redact(settings.database_url)} (reused)"
+    if not settings.database_url_is_default:
+        raise StackError(
+            f"SAGA_DATABASE_URL={redact(settings.database_url)} does not answer; start that "
+            "server, or unset SAGA_DATABASE_URL to let `make up` run a local cluster"
+        )
+    parts = urlsplit(DEFAULT_DATABASE_URL)
+    port = parts.port or 5433
+    if port_is_open("127.0.0.1", port):
+        raise StackError(
+            f"port {port} is in use by something that does not accept the project's "
+            f"credentials ({who_listens(port)}); free it or set SAGA_DATABASE_URL"
+        )
+    bin_dir = ensure_postgres_installed()
+    home = postgres_home()
+    data = home / "data"
+    if is_root():
+        shutil.chown(home, user="postgres", group="postgres")
+    if not (data / "PG_VERSION").exists():
+        log(f"initialising a PostgreSQL cluster in {data}")
+        pwfile = home / "superuser.pw"
+        pwfile.write_text("postgres\n")
+        if is_root():
+            shutil.chown(pwfile, user="postgres", group="postgres")
+        run(
+            as_postgres_user(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(data),
+                    "--username=postgres",
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            ),
+            stdout=subprocess.DEVNULL,
+        )
+        pwfile.unlink()
+    log_file = home / "postgres.log"
+    options = (
+        f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c max_connections=200 "
+        "-c shared_buffers=256MB -c wal_buffers=16MB -c max_wal_size=2GB"
+    )
+    try:
+        run(
+            as_postgres_user(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(log_file),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
+            stdout=subprocess.DEVNULL,
+        )
+    except subprocess.CalledProcessError as exc:
+        raise StackError(f"PostgreSQL did not start:\n{tail(log_file)}") from exc
+    create_roles(settings)
+    if not postgres_answers(settings.database_url):
+        raise StackError(f"PostgreSQL started but {redact(settings.database_url)} is refused")
+    return f"PostgreSQL started on 127.0.0.1:{port} (data in {data})"
+
+
+def create_roles(settings: Settings) -> None:
+    owner = urlsplit(settings.owner_database_url)
+    app = urlsplit(settings.database_url)
+    database = app.path.lstrip("/")
+    with psycopg.connect(settings.superuser_database_url, autocommit=True) as conn:
+        for parts in (owner, app):
+            exists = conn.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = %s", (parts.username,)
+            ).fetchone()
+            if exists is None:
+                conn.execute(
+                    psycopg.sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                        psycopg.sql.Identifier(parts.username or ""),
+                        psycopg.sql.Literal(parts.password),
+                    )
+                )
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+            return
+        conn.execute(
+            psycopg.sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                psycopg.sql.Identifier(database), psycopg.sql.Identifier(owner.username or "")
+            )
+        )
+
+
+def postgres_down() -> str:
+    home = RUN / "postgres"
+    data = home / "data"
+    pid = read_pid(data / "postmaster.pid")
+    if pid is None:
+        return "PostgreSQL: not started by this checkout"
+    bin_dir = pg_bin_dir()
+    if bin_dir is None:
+        os.kill(pid, signal.SIGINT)  # the server's own "fast shutdown" signal
+    else:
+        run(
+            as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
+            stdout=subprocess.DEVNULL,
+        )
+    return f"PostgreSQL stopped (pid {pid})"
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+# --------------------------------------------------------------------------- Kafka
+
+
+def kafka_answers(bootstrap: str, timeout: float = 5.0) -> bool:
+    admin = AdminClient(
+        {"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 3000, "log_level": 0}
+    )
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except Exception:  # noqa: BLE001 - any failure here just means "not a broker (yet)"
+        return False
+    return bool(metadata.brokers)
+
+
+def ensure_kafka_jars(libs: Path) -> None:
+    marker = libs / ".complete"
+    if marker.exists():
+        return
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise StackError("Maven (mvn) is needed once to fetch the Kafka broker jars")
+    log("fetching Apache Kafka broker jars from Maven Central (first run only)")
+    libs.mkdir(parents=True, exist_ok=True)
+    try:
+        run(
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(HERE / "pom.xml"),
+                f"-DoutputDirectory={libs}",
+                "-DincludeScope=runtime",
+                "org.apache.maven.plugins:maven-dependency-plugin:3.7.1:copy-dependencies",
+            ],
+            capture_output=True,
+        )
+    except subprocess.CalledProcessError as exc:
+        raise StackError(
+            f"mvn could not fetch the Kafka jars:\n{exc.stdout}\n{exc.stderr}"
+        ) from exc
+    marker.touch()
+
+
+def kafka_cluster_id() -> str:
+    # Kafka's Uuid text form: URL-safe base64 of 16 random bytes, without padding.
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def kafka_up(settings: Settings) -> str:
+    home = RUN / "kafka"
+    pid_file = home / "kafka.pid"
+    own_pid = read_pid(pid_file)
+    if own_pid is None and kafka_answers(settings.kafka_bootstrap):
+        return f"Kafka answering at {settings.kafka_bootstrap} (reused)"
+    if own_pid is not None:
+        wait_for_kafka(settings.kafka_bootstrap, own_pid, home / "server.log")
+        return f"Kafka answering at {settings.kafka_bootstrap} (pid {own_pid}, reused)"
+    if not settings.kafka_bootstrap_is_default:
+        raise StackError(
+            f"SAGA_KAFKA_BOOTSTRAP={settings.kafka_bootstrap} does not answer; start that broker, "
+            "or unset SAGA_KAFKA_BOOTSTRAP to let `make up` run a local one"
+        )
+    host, _, port_text = settings.kafka_bootstrap.rpartition(":")
+    port = int(port_text)
+    for taken in (port, KAFKA_CONTROLLER_PORT):
+        if port_is_open(host, taken):
+            raise StackError(
+                f"port {taken} is in use by something that is not a Kafka broker "
+                f"({who_listens(taken)}); stop it or set SAGA_KAFKA_BOOTSTRAP"
+            )
+    java = shutil.which("java")
+    if java is None:
+        raise StackError("a Java 17+ runtime (java) is needed to run the Kafka broker")
+    libs = RUN / "kafka-libs"
+    ensure_kafka_jars(libs)
+    data = home / "data"
+    home.mkdir(parents=True, exist_ok=True)
+    properties = home / "server.properties"
+    template = (HERE / "server.properties.in").read_text()
+    properties.write_text(
+        template.replace("@PORT@", str(port))
+        .replace("@CONTROLLER_PORT@", str(KAFKA_CONTROLLER_PORT))
+        .replace("@DATA_DIR@", str(data))
+    )
+    classpath = f"{libs}/*"
+    if not (data / "meta.properties").exists():
+        run(
+            [
+                java,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-g",
+                "-t",
+                kafka_cluster_id(),
+                "-c",
+                str(properties),
+            ],
+            capture_output=True,
+        )
+    log_file = home / "server.log"
+    with (home / "stdout.log").open("ab") as out:
+        process = subprocess.Popen(
+            [
+                java,
+                *KAFKA_JVM_OPTS,
+                f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}",
+                f"-Dkafka.logs.dir={home}",
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(properties),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives `make` and the shell that ran it
+        )
+    pid_file.write_text(f"{process.pid}\n")
+    wait_for_kafka(settings.kafka_bootstrap, process.pid, log_file)
+    return f"Kafka 4.1 started on {settings.kafka_bootstrap} (pid {process.pid}, logs in {home})"
+
+
+def wait_for_kafka(bootstrap: str, pid: int, log_file: Path) -> None:
+    deadline = time.monotonic() + KAFKA_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            raise StackError(
+                f"the Kafka broker (pid {pid}) exited during start-up:\n{tail(log_file)}"
+            )
+        if kafka_answers(bootstrap, timeout=3.0):
+            return
+        time.sleep(0.5)
+    os.killpg(pid, signal.SIGKILL)
+    raise StackError(
+        f"the Kafka broker did not answer within {KAFKA_READY_TIMEOUT_S:.0f}s; killed it:\n"
+        f"{tail(log_file)}"
+    )
+
+
+def kafka_down() -> str:
+    pid_file = RUN / "kafka" / "kafka.pid"
+    pid = read_pid(pid_file)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return "Kafka: not started by this checkout"
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return f"Kafka stopped (pid {pid})"
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str]) -> int:
+    command = argv[0] if argv else "up"
+    settings = Settings.from_env()
+    try:
+        with stack_lock():
+            if command == "up":
+                started = time.monotonic()
+                for line in (postgres_up(settings), kafka_up(settings)):
+                    log(line)
+                log(f"stack ready in {time.monotonic() - started:.1f}s")
+            elif command == "down":
+                for line in (kafka_down(), postgres_down()):
+                    log(line)
+            elif command == "status":
+                pg = "up" if postgres_answers(settings.database_url) else "down"
+                kafka = "up" if kafka_answers(settings.kafka_bootstrap) else "down"
+                print(f"postgres\t{pg}\t{redact(settings.database_url)}")
+                print(f"kafka\t{kafka}\t{settings.kafka_bootstrap}")
+            else:
+                log(f"unknown command {command!r}; use up, down or status")
+                return 2
+    except StackError as exc:
+        log(f"error: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,56 @@
+"""Configuration from SAGA_* environment variables (the table in README lists them all).
+
+Defaults point at the local stack `make up` runs, so a fresh checkout needs no settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_DATABASE_URL = "postgresql://saga:saga@127.0.0.1:5433/saga"
+DEFAULT_OWNER_DATABASE_URL = "postgresql://saga_owner:saga_owner@127.0.0.1:5433/saga"
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+
+
+class ConfigError(ValueError):
+    """A SAGA_* variable holds a value that cannot be used; the message names it."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    owner_database_url: str = DEFAULT_OWNER_DATABASE_URL
+    kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
+    schema_registry_url: str | None = None
+    schema_registry_basic_auth: str | None = None
+    consumer_group: str = "saga-orchestrator"
+    topic_partitions: int = Field(default=8, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+    batch_max_messages: int = Field(default=500, ge=1)
+    batch_max_wait_ms: int = Field(default=50, ge=0)
+    cache_max_instances: int = Field(default=100_000, ge=0)
+    max_message_bytes: int = Field(default=1_048_576, ge=1024)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values = {
+            name: env[f"SAGA_{name.upper()}"]
+            for name in cls.model_fields
+            if env.get(f"SAGA_{name.upper()}")
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"SAGA_{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(problems) from None
