@@ -1,0 +1,64 @@
+"""Saga definitions and the pure decider.
+
+Authors use ``Saga``, ``step``, ``parallel`` and ``RetryPolicy``; the worker uses
+``SagaRegistry``, ``decide``, ``evolve``, ``replay`` and the events in ``orchestrator.saga.events``.
+"""
+
+from orchestrator.saga import events
+from orchestrator.saga._control import (
+    CancelSaga,
+    MessageDeadLettered,
+    MessageRedriven,
+    ResolveSaga,
+    RetryStep,
+    TimerFired,
+)
+from orchestrator.saga._decider import Decision, decide
+from orchestrator.saga._definition import Saga, SagaDefinition, SagaDefinitionError, StepDef
+from orchestrator.saga._envelope import DecisionContext, Envelope
+from orchestrator.saga._evolve import ReplayError, evolve, replay
+from orchestrator.saga._ids import command_message_id, saga_id_for, timer_id_for, timer_message_id
+from orchestrator.saga._policy import NO_RETRY, RetryPolicy
+from orchestrator.saga._registry import RegistryError, SagaRegistry
+from orchestrator.saga._state import TERMINAL, SagaInstance, SagaStatus, StepState, StepStatus
+from orchestrator.saga._steps import Parallel, Step, parallel, step
+from orchestrator.saga._time import iso_instant
+
+__all__ = [
+    "NO_RETRY",
+    "TERMINAL",
+    "CancelSaga",
+    "Decision",
+    "DecisionContext",
+    "Envelope",
+    "MessageDeadLettered",
+    "MessageRedriven",
+    "Parallel",
+    "RegistryError",
+    "ReplayError",
+    "ResolveSaga",
+    "RetryPolicy",
+    "RetryStep",
+    "Saga",
+    "SagaDefinition",
+    "SagaDefinitionError",
+    "SagaInstance",
+    "SagaRegistry",
+    "SagaStatus",
+    "Step",
+    "StepDef",
+    "StepState",
+    "StepStatus",
+    "TimerFired",
+    "command_message_id",
+    "decide",
+    "events",
+    "evolve",
+    "iso_instant",
+    "parallel",
+    "replay",
+    "saga_id_for",
+    "step",
+    "timer_id_for",
+    "timer_message_id",
+]

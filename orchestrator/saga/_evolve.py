@@ -1,0 +1,199 @@
+"""evolve(state, event) -> state: the fold that replay and the live worker share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from orchestrator.messages import Message
+from orchestrator.saga import events as ev
+from orchestrator.saga._definition import SagaDefinition
+from orchestrator.saga._ids import saga_id_for
+from orchestrator.saga._state import (
+    DeadLetterRef,
+    PendingTimer,
+    SagaInstance,
+    SagaStatus,
+    StepState,
+    StepStatus,
+)
+from orchestrator.saga._steps import StateHook
+
+
+class ReplayError(ValueError):
+    """A history cannot be folded: it does not start with SagaStarted, or names other saga."""
+
+
+def evolve(
+    definition: SagaDefinition, instance: SagaInstance | None, event: ev.SagaEvent
+) -> SagaInstance:
+    if instance is None:
+        if not isinstance(event, ev.SagaStarted):
+            raise ReplayError(f"a saga history must start with SagaStarted, not {event.event_type}")
+        return _started(definition, event)
+    inst = _apply(definition, instance, event)
+    inbound = event.inbound
+    handled = inst.handled | {inbound.message_id} if inbound else inst.handled
+    return replace(inst, handled=handled, version=inst.version + 1)
+
+
+def replay(definition: SagaDefinition, events: Iterable[ev.SagaEvent]) -> SagaInstance | None:
+    instance: SagaInstance | None = None
+    for event in events:
+        instance = evolve(definition, instance, event)
+    return instance
+
+
+def _started(definition: SagaDefinition, e: ev.SagaStarted) -> SagaInstance:
+    if e.saga_type != definition.name or e.definition_version != definition.version:
+        raise ReplayError(
+            f"history of {e.saga_type} v{e.definition_version} folded with {definition!r}"
+        )
+    return SagaInstance(
+        saga_id=saga_id_for(e.saga_type, e.business_key),
+        saga_type=e.saga_type,
+        definition_version=e.definition_version,
+        business_key=e.business_key,
+        status=SagaStatus.STARTED,
+        state=definition.state_type.model_validate(e.state),
+        steps={name: StepState() for name in definition.steps},
+        handled=frozenset({e.received.message_id}),
+        version=1,
+    )
+
+
+def _step(inst: SagaInstance, name: str, **changes: Any) -> dict[str, StepState]:
+    steps = dict(inst.steps)
+    steps[name] = replace(steps[name], **changes)
+    return steps
+
+
+def _completed(inst: SagaInstance, name: str, **changes: Any) -> SagaInstance:
+    """Mark a step as completed-or-possibly-completed, numbering it for reverse compensation."""
+    seq = inst.completed_count + 1
+    return replace(inst, steps=_step(inst, name, completed_seq=seq, **changes), completed_count=seq)
+
+
+def _hooked(
+    definition: SagaDefinition, state: BaseModel, hook: StateHook | None, received: ev.Received
+) -> BaseModel:
+    if hook is None:
+        return state
+    reply: Message = definition.message_types[received.message_type].model_validate(
+        received.payload
+    )
+    new_state = hook(state, reply)
+    if not isinstance(new_state, definition.state_type):
+        raise TypeError(
+            f"{definition!r}: a hook returned {type(new_state).__name__}, "
+            f"expected {definition.state_type.__name__}"
+        )
+    return new_state
+
+
+def _apply(definition: SagaDefinition, inst: SagaInstance, e: ev.SagaEvent) -> SagaInstance:
+    match e:
+        case ev.CommandIssued(step=name, attempt=attempt, compensation=True):
+            return replace(
+                inst, steps=_step(inst, name, status=StepStatus.COMPENSATING, comp_attempt=attempt)
+            )
+        case ev.CommandIssued(step=name, attempt=attempt):
+            status = SagaStatus.RUNNING if inst.status is SagaStatus.STARTED else inst.status
+            return replace(
+                inst,
+                status=status,
+                stage=definition.steps[name].stage,
+                steps=_step(inst, name, status=StepStatus.RUNNING, attempt=attempt),
+            )
+        case ev.TimerScheduled():
+            timer = PendingTimer(
+                e.timer_id, datetime.fromisoformat(e.fire_at), e.purpose, e.step, e.attempt
+            )
+            timers = {**inst.timers, e.timer_id: timer}
+            steps = inst.steps
+            if e.step is not None and e.purpose == "step_retry":
+                steps = _step(inst, e.step, status=StepStatus.BACKING_OFF)
+            elif e.step is not None and e.purpose == "compensation_retry":
+                steps = _step(inst, e.step, status=StepStatus.COMPENSATION_BACKING_OFF)
+            return replace(inst, timers=timers, steps=steps)
+        case ev.TimerFired() | ev.TimerCancelled():
+            return replace(inst, timers={k: v for k, v in inst.timers.items() if k != e.timer_id})
+        case ev.StepSucceeded():
+            step = definition.steps[e.step]
+            state = _hooked(definition, inst.state, step.on_success, e.received)
+            return replace(_completed(inst, e.step, status=StepStatus.SUCCEEDED), state=state)
+        case ev.StepFailed():
+            step = definition.steps[e.step]
+            state = inst.state
+            if e.received is not None:
+                state = _hooked(definition, state, step.on_failure, e.received)
+            if inst.steps[e.step].possibly_executed:
+                inst = _completed(inst, e.step, status=StepStatus.FAILED)
+            else:
+                inst = replace(inst, steps=_step(inst, e.step, status=StepStatus.FAILED))
+            return replace(inst, state=state, failed_step=e.step)
+        case ev.StepTimedOut(compensation=False):
+            return replace(inst, steps=_step(inst, e.step, possibly_executed=True))
+        case ev.StepAbandoned():
+            return _completed(inst, e.step, status=StepStatus.ABANDONED, possibly_executed=True)
+        case ev.CompensationStarted():
+            return replace(
+                inst,
+                status=SagaStatus.COMPENSATING,
+                compensation_plan=tuple(e.plan),
+                compensation_reason=e.reason,
+                failed_step=e.failed_step,
+            )
+        case ev.StepCompensated():
+            return replace(
+                inst,
+                steps=_step(inst, e.step, status=StepStatus.COMPENSATED),
+                compensation_plan=inst.compensation_plan[1:],
+            )
+        case ev.CompensationFailed():
+            return replace(
+                inst,
+                status=SagaStatus.COMPENSATION_FAILED,
+                steps=_step(inst, e.step, status=StepStatus.COMPENSATION_FAILED),
+            )
+        case ev.StepRetried(compensation=True):
+            st = inst.steps[e.step]
+            return replace(
+                inst,
+                status=SagaStatus.COMPENSATING,
+                steps=_step(inst, e.step, comp_budget_start=st.comp_attempt + 1),
+            )
+        case ev.StepRetried():
+            st = inst.steps[e.step]
+            return replace(
+                inst,
+                status=SagaStatus.RUNNING,
+                failed_step=None,
+                steps=_step(inst, e.step, budget_start=st.attempt + 1),
+            )
+        case ev.OperatorAction(action="cancel", accepted=True):
+            return replace(inst, cancelled_by=(e.actor, e.reason))
+        case ev.SagaCompleted():
+            return replace(inst, status=SagaStatus.COMPLETED)
+        case ev.SagaCompensated():
+            return replace(inst, status=SagaStatus.COMPENSATED)
+        case ev.SagaFailed():
+            return replace(inst, status=SagaStatus.FAILED, failed_step=e.step)
+        case ev.SagaCancelled():
+            return replace(inst, status=SagaStatus.CANCELLED)
+        case ev.SagaResolved():
+            return replace(inst, status=SagaStatus(e.outcome))
+        case ev.SagaParked():
+            ref = DeadLetterRef(e.topic, e.partition, e.offset)
+            return replace(inst, parked=inst.parked | {ref})
+        case ev.SagaUnparked():
+            ref = DeadLetterRef(e.topic, e.partition, e.offset)
+            return replace(inst, parked=inst.parked - {ref})
+        case _:
+            # ReplyIgnored, CompensationRejected, StepTimedOut(compensation), rejected
+            # OperatorActions and SagaStarted-again only record what happened.
+            return inst

@@ -1,0 +1,279 @@
+"""The events a saga instance's stream is made of (stream id = saga id, stream type = saga name).
+
+Names and fields are read by the event store's projections and by ``sagactl``: add fields with
+defaults, never rename or remove one. Every event that a decision opens with records the
+message that caused it (``received``), so a history holds its own inputs and can be re-run
+through the saga classes by the replay check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from event_store._model import NewEvent, RecordedEvent
+
+_BY_TYPE: dict[str, type[SagaEvent]] = {}
+
+
+class Received(BaseModel):
+    """The inbound message a decision handled, as the decider saw it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_id: str
+    message_type: str  # Avro full name
+    payload: dict[str, Any]
+    step: str | None = None
+    attempt: int | None = None
+    at: str  # the decision's clock reading, ISO-8601 UTC
+
+
+class SagaEvent(BaseModel):
+    """Base of every saga event; ``event_type`` is the class name unless given."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.event_type = cls.__name__
+        _BY_TYPE[cls.__name__] = cls
+
+    @property
+    def inbound(self) -> Received | None:
+        """The message this event records having received, if it opens a decision."""
+        value = getattr(self, "received", None)
+        return value if isinstance(value, Received) else None
+
+    def to_new_event(self, metadata: Mapping[str, Any] | None = None) -> NewEvent:
+        return NewEvent(
+            event_type=self.event_type,
+            data=self.model_dump(mode="json"),
+            schema_version=self.schema_version,
+            metadata=dict(metadata or {}),
+        )
+
+
+def event_from_data(event_type: str, data: Mapping[str, Any], schema_version: int = 1) -> SagaEvent:
+    try:
+        cls = _BY_TYPE[event_type]
+    except KeyError:
+        raise ValueError(f"unknown saga event type {event_type!r}") from None
+    if schema_version != cls.schema_version:
+        # No upcasters exist yet; when a version 2 appears, its upcaster goes here.
+        raise ValueError(
+            f"{event_type}: schema version {schema_version} is not supported "
+            f"(current is {cls.schema_version})"
+        )
+    return cls.model_validate(data)
+
+
+def event_from_recorded(recorded: RecordedEvent) -> SagaEvent:
+    return event_from_data(recorded.event_type, recorded.data, recorded.schema_version)
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+
+class SagaStarted(SagaEvent):
+    saga_type: str
+    definition_version: int
+    business_key: str
+    state: dict[str, Any]  # initial state
+    received: Received  # the start command
+
+
+class SagaCompleted(SagaEvent):
+    state: dict[str, Any]  # final state
+
+
+class CompensationStarted(SagaEvent):
+    reason: str  # "failed" or "cancelled"
+    failed_step: str | None
+    plan: list[str]  # steps to compensate, in the order they will be compensated
+
+
+class SagaCompensated(SagaEvent):
+    pass
+
+
+class SagaFailed(SagaEvent):
+    """A step failed and nothing had to be compensated."""
+
+    step: str
+    reason: str
+
+
+class CompensationFailed(SagaEvent):
+    """A compensation exhausted its retries: the saga needs a human. Alert on this event."""
+
+    step: str
+    attempt: int
+    reason: str
+
+
+class SagaCancelled(SagaEvent):
+    actor: str
+    reason: str
+
+
+class SagaResolved(SagaEvent):
+    outcome: str  # the status the operator closed the saga with
+    actor: str
+    reason: str
+
+
+class SagaParked(SagaEvent):
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    received: Received
+
+
+class SagaUnparked(SagaEvent):
+    topic: str
+    partition: int
+    offset: int
+    still_parked: int  # dead letters of this saga not yet redriven
+    received: Received
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+class CommandIssued(SagaEvent):
+    """The worker publishes exactly this after the event commits (outbox)."""
+
+    step: str
+    attempt: int
+    compensation: bool
+    topic: str
+    key: str
+    message_type: str
+    message_id: str
+    payload: dict[str, Any]
+    reply_topic: str
+
+
+class StepSucceeded(SagaEvent):
+    step: str
+    attempt: int
+    received: Received
+
+
+class StepFailed(SagaEvent):
+    step: str
+    attempt: int
+    reason: str  # "rejected" (a failure reply) or "timed_out" (retries exhausted)
+    received: Received | None = None
+
+
+class StepTimedOut(SagaEvent):
+    """An attempt got no reply in time; its command may have been executed."""
+
+    step: str
+    attempt: int
+    compensation: bool
+
+
+class StepAbandoned(SagaEvent):
+    """Compensation began while this step was in flight; it may have been executed."""
+
+    step: str
+    attempt: int
+
+
+class StepCompensated(SagaEvent):
+    step: str
+    attempt: int
+    received: Received
+
+
+class CompensationRejected(SagaEvent):
+    """A compensation attempt was answered with a failure reply; it will be retried."""
+
+    step: str
+    attempt: int
+    received: Received
+
+
+class StepRetried(SagaEvent):
+    """An operator retry reopened a failed step (or failed compensation) with a fresh budget."""
+
+    step: str
+    compensation: bool
+
+
+class ReplyIgnored(SagaEvent):
+    """A message that changes nothing: late, duplicate, uncorrelated or stale."""
+
+    reason: str
+    received: Received
+
+
+class OperatorAction(SagaEvent):
+    action: str  # "cancel", "retry" or "resolve"
+    actor: str
+    reason: str
+    step: str | None = None
+    accepted: bool
+    detail: str = ""
+    received: Received
+
+
+# --- timers ----------------------------------------------------------------------------------
+
+
+class TimerScheduled(SagaEvent):
+    timer_id: str
+    fire_at: str  # ISO-8601 UTC
+    purpose: str  # step_timeout, step_retry, compensation_timeout, compensation_retry
+    step: str | None
+    attempt: int | None
+
+
+class TimerFired(SagaEvent):
+    timer_id: str
+    received: Received
+
+
+class TimerCancelled(SagaEvent):
+    timer_id: str
+
+
+__all__ = [
+    "CommandIssued",
+    "CompensationFailed",
+    "CompensationRejected",
+    "CompensationStarted",
+    "OperatorAction",
+    "Received",
+    "ReplyIgnored",
+    "SagaCancelled",
+    "SagaCompensated",
+    "SagaCompleted",
+    "SagaEvent",
+    "SagaFailed",
+    "SagaParked",
+    "SagaResolved",
+    "SagaStarted",
+    "SagaUnparked",
+    "StepAbandoned",
+    "StepCompensated",
+    "StepFailed",
+    "StepRetried",
+    "StepSucceeded",
+    "StepTimedOut",
+    "TimerCancelled",
+    "TimerFired",
+    "TimerScheduled",
+    "event_from_data",
+    "event_from_recorded",
+]
