@@ -4,7 +4,6 @@
 -- Schema ids are written into the first five bytes of every Avro message on Kafka (Confluent wire
 -- format) and so live as long as any topic or archived event mentions them: rows here are never
 -- updated or deleted. Replay reads every version ever written (BACKWARD_TRANSITIVE by default).
--- Every statement is idempotent, so applying the file twice is harmless.
 
 CREATE SCHEMA IF NOT EXISTS schema_registry;
 
@@ -44,15 +43,19 @@ CREATE TABLE IF NOT EXISTS schema_registry.subject_config (
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 
--- Workers connect as the application role and auto-register the schemas they write; operators
--- change compatibility levels with sagactl. Nobody but the owner may rewrite history.
+-- Workers connect as the application role (the runner puts its name in `saga.app_role`) and
+-- auto-register the schemas they write; operators change compatibility levels with sagactl.
+-- Nobody but the owner may rewrite history.
 DO $$
+DECLARE
+    app_role text := current_setting('saga.app_role');
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'saga') THEN
-        GRANT USAGE ON SCHEMA schema_registry TO saga;
-        GRANT SELECT, INSERT ON schema_registry.schemas, schema_registry.subject_versions TO saga;
-        GRANT SELECT, INSERT, UPDATE, DELETE ON schema_registry.subject_config TO saga;
-        GRANT USAGE ON ALL SEQUENCES IN SCHEMA schema_registry TO saga;
-    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA schema_registry TO %I', app_role);
+    EXECUTE format(
+        'GRANT SELECT, INSERT ON schema_registry.schemas, schema_registry.subject_versions TO %I',
+        app_role);
+    EXECUTE format(
+        'GRANT SELECT, INSERT, UPDATE, DELETE ON schema_registry.subject_config TO %I', app_role);
+    EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA schema_registry TO %I', app_role);
 END
 $$;
