@@ -20,6 +20,14 @@ from orchestrator.saga._evolve import ReplayError, evolve, replay
 from orchestrator.saga._ids import command_message_id, saga_id_for, timer_id_for, timer_message_id
 from orchestrator.saga._policy import NO_RETRY, RetryPolicy
 from orchestrator.saga._registry import RegistryError, SagaRegistry
+from orchestrator.saga._replay_check import (
+    Divergence,
+    ReplayReport,
+    check_histories,
+    check_history,
+    dump_history,
+    load_history,
+)
 from orchestrator.saga._state import TERMINAL, SagaInstance, SagaStatus, StepState, StepStatus
 from orchestrator.saga._steps import Parallel, Step, parallel, step
 from orchestrator.saga._time import iso_instant
@@ -30,12 +38,14 @@ __all__ = [
     "CancelSaga",
     "Decision",
     "DecisionContext",
+    "Divergence",
     "Envelope",
     "MessageDeadLettered",
     "MessageRedriven",
     "Parallel",
     "RegistryError",
     "ReplayError",
+    "ReplayReport",
     "ResolveSaga",
     "RetryPolicy",
     "RetryStep",
@@ -50,11 +60,15 @@ __all__ = [
     "StepState",
     "StepStatus",
     "TimerFired",
+    "check_histories",
+    "check_history",
     "command_message_id",
     "decide",
+    "dump_history",
     "events",
     "evolve",
     "iso_instant",
+    "load_history",
     "parallel",
     "replay",
     "saga_id_for",

@@ -102,6 +102,9 @@ class _Builder:
         return self._instance
 
     def result(self) -> Decision:
+        # Every decision opens with the event recording its input: that is how the replay
+        # check finds decision boundaries and re-runs the inputs.
+        assert not self.events or self.events[0].inbound is not None, self.events[0]
         return Decision(tuple(self.events), self._instance)
 
     def emit(self, event: ev.SagaEvent) -> None:
@@ -219,9 +222,9 @@ class _Builder:
             if state.status is not StepStatus.RUNNING or attempt != state.attempt:
                 self.ignore("late_reply")
                 return
-            self.cancel_timers(step.name)
             if kind in step.success:
                 self.emit(ev.StepSucceeded(step=step.name, attempt=attempt, received=self.received))
+                self.cancel_timers(step.name)
                 self.after_success(step)
             else:
                 self.emit(
@@ -229,21 +232,23 @@ class _Builder:
                         step=step.name, attempt=attempt, reason="rejected", received=self.received
                     )
                 )
+                self.cancel_timers(step.name)
                 self.begin_compensation("failed", step.name)
         elif comp is not None and (kind in comp.success or kind in comp.failure):
             if state.status is not StepStatus.COMPENSATING or attempt != state.comp_attempt:
                 self.ignore("late_reply")
                 return
-            self.cancel_timers(step.name)
             if kind in comp.success:
                 self.emit(
                     ev.StepCompensated(step=step.name, attempt=attempt, received=self.received)
                 )
+                self.cancel_timers(step.name)
                 self.continue_compensation()
             else:
                 self.emit(
                     ev.CompensationRejected(step=step.name, attempt=attempt, received=self.received)
                 )
+                self.cancel_timers(step.name)
                 self.retry_compensation(step, "rejected")
         else:
             self.ignore("unexpected_reply_type")

@@ -1,0 +1,136 @@
+"""Regenerates the recorded histories in this directory: ``python -m tests.histories.record``.
+
+Run it only for a NEW history. Re-recording an existing file after changing a saga defeats the
+replay check, whose whole point is that histories recorded by earlier code keep replaying.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from orchestrator.saga import dump_history, events
+from orchestrator.testing import SagaTestKit
+from sagas.order_fulfilment import OrderFulfilment
+from sagas.order_messages import (
+    CreditReleased,
+    CreditReserved,
+    InventoryReleased,
+    InventoryReserved,
+    PlaceOrder,
+    ShipmentRejected,
+    ShipmentScheduled,
+)
+from sagas.trip_booking import TripBooking
+from sagas.trip_messages import (
+    BookTrip,
+    CarRentalCancelled,
+    FlightBooked,
+    FlightCancelled,
+    HotelUnavailable,
+)
+
+HERE = Path(__file__).parent
+
+
+def _order(order_id: str) -> PlaceOrder:
+    return PlaceOrder(
+        order_id=order_id,
+        customer_id="customer-7",
+        sku="SKU-42",
+        quantity=2,
+        amount_cents=4_990,
+        address="1 Main Street",
+    )
+
+
+def order_completed() -> list[events.SagaEvent]:
+    """Happy path with a redelivered reply and an inventory timeout retried once."""
+    kit = SagaTestKit(OrderFulfilment)
+    run = kit.start(_order("order-1"))
+    run.when(CreditReserved(order_id="order-1", reservation_id="credit-1"))
+    run.redeliver()
+    kit.advance(timedelta(seconds=31))  # reserve_inventory attempt 1 times out
+    kit.advance(timedelta(seconds=5))  # the backoff timer fires: attempt 2
+    run.when(InventoryReserved(order_id="order-1", reservation_id="stock-1"))
+    run.when(ShipmentScheduled(order_id="order-1", shipment_id="ship-1"))
+    return run.history
+
+
+def order_compensated() -> list[events.SagaEvent]:
+    """Shipment rejected: inventory then credit released; a late credit reply is ignored."""
+    kit = SagaTestKit(OrderFulfilment)
+    run = kit.start(_order("order-2"))
+    credit = run.when(CreditReserved(order_id="order-2", reservation_id="credit-2"))
+    run.when(InventoryReserved(order_id="order-2", reservation_id="stock-2"))
+    run.when(ShipmentRejected(order_id="order-2", reason="address not served"))
+    run.when(
+        CreditReserved(order_id="order-2", reservation_id="credit-2"),
+        step="reserve_credit",
+        attempt=credit.envelope.attempt,
+    )
+    run.when(InventoryReleased(order_id="order-2"))
+    run.when(CreditReleased(order_id="order-2"))
+    return run.history
+
+
+def order_cancelled_while_parked() -> list[events.SagaEvent]:
+    """A reply is dead-lettered (parked), the operator cancels, the message is redriven."""
+    kit = SagaTestKit(OrderFulfilment)
+    run = kit.start(_order("order-3"))
+    run.when(CreditReserved(order_id="order-3", reservation_id="credit-3"))
+    run.dead_letter("order_fulfilment.replies", partition=3, offset=1_207, reason="bad bytes")
+    run.cancel(actor="alice@ops", reason="customer called to cancel")
+    # The abandoned step's reply arrives after all: late, ignored (its compensation is out).
+    run.when(
+        InventoryReserved(order_id="order-3", reservation_id="stock-3"),
+        step="reserve_inventory",
+        attempt=1,
+    )
+    run.when(InventoryReleased(order_id="order-3"))
+    run.when(CreditReleased(order_id="order-3"))
+    run.redrive("order_fulfilment.replies", partition=3, offset=1_207)
+    return run.history
+
+
+def trip_fail_fast() -> list[events.SagaEvent]:
+    """Hotel unavailable while the flight is booked and the car is in flight: fail fast,
+    compensate car and flight; the flight cancellation times out once and is retried."""
+    kit = SagaTestKit(TripBooking)
+    run = kit.start(
+        BookTrip(
+            trip_id="trip-1",
+            traveller_id="traveller-9",
+            destination="LIS",
+            nights=4,
+            price_cents=123_400,
+        )
+    )
+    run.when(FlightBooked(trip_id="trip-1", booking_id="flight-1"))
+    run.when(HotelUnavailable(trip_id="trip-1", reason="fully booked"))
+    run.when(CarRentalCancelled(trip_id="trip-1"))
+    kit.advance(timedelta(seconds=21))  # CancelFlight attempt 1 times out
+    kit.advance(timedelta(seconds=5))  # retry timer: CancelFlight attempt 2
+    run.when(FlightCancelled(trip_id="trip-1"))
+    return run.history
+
+
+HISTORIES: dict[str, Callable[[], list[events.SagaEvent]]] = {
+    "order_fulfilment_v1_completed": order_completed,
+    "order_fulfilment_v1_compensated": order_compensated,
+    "order_fulfilment_v1_cancelled_while_parked": order_cancelled_while_parked,
+    "trip_booking_v1_fail_fast": trip_fail_fast,
+}
+
+
+def main(names: list[str]) -> None:
+    for name in names or list(HISTORIES):
+        path = HERE / f"{name}.jsonl"
+        dump_history(HISTORIES[name](), path)
+        sys.stderr.write(f"wrote {path}\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
