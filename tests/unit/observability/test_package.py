@@ -1,0 +1,66 @@
+"""The package's public surface and its import boundary."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from orchestrator import observability
+
+PACKAGE_DIR = Path(observability.__file__).parent
+FORBIDDEN = ("orchestrator.saga", "event_store", "orchestrator.runtime", "orchestrator.worker")
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(observability.__all__) == [
+        "CacheResult",
+        "ConsumeOutcome",
+        "Dependency",
+        "HealthState",
+        "HttpServer",
+        "KafkaHeaders",
+        "Liveness",
+        "LogContext",
+        "LogFormat",
+        "Metrics",
+        "Readiness",
+        "configure_logging",
+        "configure_tracing",
+        "context_from_carrier",
+        "default_metrics",
+        "extract_trace_context",
+        "get_logger",
+        "inject_trace_context",
+        "message_context",
+        "process_span",
+        "receive_span",
+        "send_span",
+        "serve_http",
+        "trace_carrier",
+    ]
+    for name in observability.__all__:
+        assert getattr(observability, name) is not None
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            found.add(node.module)
+    return found
+
+
+def test_observability_imports_nothing_from_the_saga_store_or_worker_layers() -> None:
+    modules = sorted(PACKAGE_DIR.glob("*.py"))
+    assert len(modules) >= 5
+    for path in modules:
+        offending = {
+            name
+            for name in _imported_modules(path)
+            if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
+            or name.startswith("confluent_kafka")
+        }
+        assert not offending, f"{path.name} imports {sorted(offending)}"
