@@ -103,6 +103,21 @@ class PayloadTooLargeError(InvalidEventError):
     pass
 
 
+class UnknownPositionError(EventStoreError):
+    """`read_all` was given an `after_position` that is not the position of a stored event.
+
+    Global positions have gaps (a rolled-back append burns its positions), so a reader may only
+    resume from a position it was handed by `read_all` (or 0 for the beginning).
+    """
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+        super().__init__(
+            f"position {position} is not a stored event; resume read_all from 0 or from the "
+            "position of an event read_all returned"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class BatchAppendResult:
     """Outcome of `append_batch`: every stream is either appended or reported as a conflict."""
@@ -129,8 +144,21 @@ class EventStore(Protocol):
         self, stream_id: str, from_version: int = 1, to_version: int | None = None
     ) -> list[RecordedEvent]: ...
 
-    def read_stream_until(self, stream_id: str, recorded_before: datetime) -> list[RecordedEvent]: ...
+    def read_stream_until(
+        self, stream_id: str, recorded_before: datetime
+    ) -> list[RecordedEvent]: ...
 
     def stream_version(self, stream_id: str) -> int: ...
 
-    def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]: ...
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Up to `limit` events of every stream, in commit-safe order, after `after_position`.
+
+        Gap-safe: an event is returned only once every transaction that could still commit an
+        event before it has finished, so a reader that resumes from the position of the last
+        event it received never skips one. The order is the order transactions were assigned
+        ids, then position: within a stream it is version order, but globally positions are not
+        always increasing. Resume from the last event's position (any earlier returned position
+        is also safe: it can only repeat events, never skip them); an unknown position raises
+        `UnknownPositionError`.
+        """
+        ...

@@ -1,0 +1,153 @@
+"""SQL of the PostgreSQL store and the mapping of its rows, kept apart from connection handling.
+
+Functions here take a connection and run inside whatever transaction the caller holds, so the
+store, the projector and `rebuild` read events through the very same statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+
+from event_store._model import RecordedEvent, UnknownPositionError
+from event_store._reads import MAX_VERSION
+
+Connection = psycopg.Connection[Any]
+
+EVENT_COLUMNS = (
+    "position, stream_id, stream_type, version, event_type, schema_version, data, metadata, "
+    "recorded_at, hash"
+)
+
+# One round trip tells, for every stream of a batch: its head (version, hash, type), whether
+# its message id was already recorded (and the earlier append's versions and positions), and
+# the transaction's clock. clock_timestamp() runs after this statement's snapshot was taken, so
+# it is later than the recorded_at of every event the snapshot shows: recorded_at increases
+# along every stream, which point-in-time reads rely on.
+HEADS_SQL = """
+SELECT req.stream_id, head.version, head.hash, head.stream_type,
+       dup.first_version, dup.last_version, dup.positions,
+       (SELECT clock_timestamp())
+FROM unnest(%(streams)b::text[], %(message_ids)b::text[]) AS req(stream_id, message_id)
+LEFT JOIN LATERAL (
+    SELECT e.version, e.hash, e.stream_type FROM events e
+    WHERE e.stream_id = req.stream_id
+    ORDER BY e.version DESC LIMIT 1
+) head ON true
+LEFT JOIN LATERAL (
+    SELECT min(e.version) AS first_version, max(e.version) AS last_version,
+           array_agg(e.position ORDER BY e.version) AS positions
+    FROM events e
+    WHERE req.message_id IS NOT NULL
+      AND e.stream_id = req.stream_id
+      AND e.metadata ->> 'message_id' = req.message_id
+) dup ON true
+"""
+
+# Arrays go as binary parameters (%(...)b): in text format psycopg escapes every element with
+# a regex, which cost more than the INSERT itself.
+# Rows arrive sorted by (stream_id, version): two batches touching the same streams then wait
+# on each other's unique-index entries in one consistent order, never in a cycle (deadlock).
+INSERT_SQL = """
+INSERT INTO events (stream_id, stream_type, version, event_type, schema_version, data,
+                    metadata, recorded_at, hash)
+SELECT u.stream_id, u.stream_type, u.version, u.event_type, u.schema_version, u.data::jsonb,
+       u.metadata::jsonb, %(recorded_at)s, u.hash
+FROM unnest(%(stream_ids)b::text[], %(stream_types)b::text[], %(versions)b::int[],
+            %(event_types)b::text[], %(schema_versions)b::int[], %(data)b::text[],
+            %(metadata)b::text[], %(hashes)b::text[])
+     AS u(stream_id, stream_type, version, event_type, schema_version, data, metadata, hash)
+RETURNING position, stream_id, version
+"""
+
+READ_STREAM_SQL = f"""
+SELECT {EVENT_COLUMNS} FROM events
+WHERE stream_id = %(stream_id)s AND version BETWEEN %(from_version)s AND %(to_version)s
+ORDER BY version
+"""
+
+# The prefix of the stream recorded strictly before the moment: what a reader saw then.
+READ_STREAM_UNTIL_SQL = f"""
+SELECT {EVENT_COLUMNS} FROM events
+WHERE stream_id = %(stream_id)s
+  AND version < coalesce(
+      (SELECT min(version) FROM events
+       WHERE stream_id = %(stream_id)s AND recorded_at >= %(before)s),
+      {MAX_VERSION})
+ORDER BY version
+"""
+
+STREAM_VERSION_SQL = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s"
+
+# Gap-safe tailing. Positions are taken when rows are inserted but become visible when their
+# transaction commits, in another order: a reader paging by position alone would skip an event
+# whose transaction commits after a later position was read. So events are read in (tx_id,
+# position) order and only from transactions older than the oldest transaction still running
+# (the snapshot's xmin): every such transaction has finished, and any transaction that could
+# still commit has a larger tx_id, so it sorts after everything already returned. The cost: a
+# long-running transaction anywhere in the cluster holds readers back until it ends.
+READ_ALL_SQL = f"""
+SELECT {EVENT_COLUMNS} FROM events
+WHERE (tx_id, position) > (%(after_tx)s::xid8, %(after_position)s)
+  AND tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+ORDER BY tx_id, position
+LIMIT %(limit)s
+"""
+
+TX_OF_POSITION_SQL = "SELECT tx_id::text FROM events WHERE position = %s"
+
+VERIFY_ALL_SQL = f"SELECT {EVENT_COLUMNS} FROM events ORDER BY stream_id, version"
+
+# Streams whose projection has folded a later version than the log now holds: their newest
+# events were removed, which no hash chain can show by itself.
+TRUNCATED_TAILS_SQL = """
+SELECT s.stream_id, s.last_version, s.last_position, coalesce(h.version, 0)
+FROM saga_instances s
+LEFT JOIN LATERAL (
+    SELECT e.version FROM events e WHERE e.stream_id = s.stream_id
+    ORDER BY e.version DESC LIMIT 1
+) h ON true
+WHERE s.last_version > coalesce(h.version, 0)
+  AND (%(stream_id)s::text IS NULL OR s.stream_id = %(stream_id)s)
+ORDER BY s.stream_id
+"""
+
+
+def recorded_event(row: tuple[Any, ...]) -> RecordedEvent:
+    return RecordedEvent(
+        position=row[0],
+        stream_id=row[1],
+        stream_type=row[2],
+        version=row[3],
+        event_type=row[4],
+        schema_version=row[5],
+        data=row[6],
+        metadata=row[7],
+        recorded_at=row[8],
+        hash=row[9],
+    )
+
+
+def read_all(conn: Connection, after_position: int, limit: int) -> list[RecordedEvent]:
+    after_tx = "0"
+    if after_position > 0:
+        row = conn.execute(TX_OF_POSITION_SQL, [after_position]).fetchone()
+        if row is None:
+            raise UnknownPositionError(after_position)
+        after_tx = row[0]
+    rows = conn.execute(
+        READ_ALL_SQL,
+        {"after_tx": after_tx, "after_position": after_position, "limit": limit},
+    ).fetchall()
+    return [recorded_event(row) for row in rows]
+
+
+def iter_all_by_stream(conn: Connection, batch_size: int = 2000) -> Iterator[RecordedEvent]:
+    """Every event, grouped by stream in version order; call inside a transaction."""
+    with conn.cursor(name="event_store_scan") as cursor:
+        cursor.itersize = batch_size
+        cursor.execute(VERIFY_ALL_SQL)
+        for row in cursor:
+            yield recorded_event(row)
