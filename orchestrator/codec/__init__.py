@@ -5,6 +5,14 @@
 or the built-in one kept in the event store's PostgreSQL database.
 """
 
+from orchestrator.codec._catalog import (
+    Registration,
+    SubjectPlan,
+    SubjectSummary,
+    list_subjects,
+    plan_schemas,
+    register_schemas,
+)
 from orchestrator.codec._codec import Codec
 from orchestrator.codec._compat import (
     DEFAULT_COMPATIBILITY,
@@ -51,9 +59,12 @@ __all__ = [
     "MalformedPayloadError",
     "MessageTooLargeError",
     "PostgresSchemaRegistryClient",
+    "Registration",
     "RegistrySettings",
     "RegistryUnavailableError",
     "SubjectNameStrategy",
+    "SubjectPlan",
+    "SubjectSummary",
     "TruncatedPayloadError",
     "UnexpectedMessageTypeError",
     "UnknownSchemaIdError",
@@ -62,5 +73,8 @@ __all__ = [
     "check_compatibility",
     "connect_registry",
     "is_transient_registry_error",
+    "list_subjects",
+    "plan_schemas",
+    "register_schemas",
     "subject_name",
 ]

@@ -14,7 +14,6 @@ cache, so a steady stream of known types costs no registry round trip.
 from __future__ import annotations
 
 import io
-import json
 import threading
 import time
 from collections.abc import Collection
@@ -41,6 +40,7 @@ from orchestrator.codec._errors import (
     ValidationFailedError,
     WrongMagicByteError,
 )
+from orchestrator.codec._names import record_full_name
 from orchestrator.codec._settings import CodecSettings
 from orchestrator.messages import Message
 
@@ -218,7 +218,7 @@ class Codec:
             raise self._registry_failure(topic, schema_id, exc) from exc
         except Exception as exc:  # the HTTP client's transport errors, whatever their class
             raise RegistryUnavailableError(f"schema registry: {exc!r}") from exc
-        name = _record_full_name(schema.schema_str, schema.schema_type)
+        name = record_full_name(schema.schema_str, schema.schema_type)
         if name is None:
             raise UnexpectedMessageTypeError(
                 f"{topic}: schema id {schema_id} is not an Avro record schema",
@@ -282,20 +282,6 @@ def _schema_id(value: bytes) -> int:
     schema_id.from_bytes(io.BytesIO(value[:_HEADER_BYTES]))
     assert schema_id.id is not None
     return int(schema_id.id)
-
-
-def _record_full_name(schema_str: str | None, schema_type: str | None) -> str | None:
-    if (schema_type or "AVRO") != "AVRO" or schema_str is None:
-        return None
-    try:
-        schema = json.loads(schema_str)
-    except ValueError:
-        return None
-    if not isinstance(schema, dict) or schema.get("type") != "record":
-        return None
-    name = str(schema.get("name", ""))
-    namespace = schema.get("namespace")
-    return name if "." in name or not namespace else f"{namespace}.{name}"
 
 
 def _summary(exc: pydantic.ValidationError) -> str:
