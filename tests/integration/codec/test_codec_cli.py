@@ -74,10 +74,13 @@ def sagactl(registry_db: PgUrls, tree: Tree) -> Any:
 
 
 def versions(registry_db: PgUrls, subject: str) -> list[int]:
-    with PostgresSchemaRegistryClient(registry_db.app) as client:
+    client = PostgresSchemaRegistryClient(registry_db.app)
+    try:
         if subject not in client.get_subjects(subject_prefix=subject):
             return []
         return client.get_versions(subject)
+    finally:
+        client.close()
 
 
 def test_register_then_evolve_compatibly(sagactl: Any, tree: Tree, registry_db: PgUrls) -> None:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import pytest
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -100,7 +101,7 @@ def other_service_bytes(codec: Codec, topic: str, record: dict[str, object]) -> 
         conf={"subject.name.strategy.type": "TOPIC_RECORD"},
     )
     data = serializer(record, SerializationContext(topic, MessageField.VALUE))
-    assert data is not None
+    assert isinstance(data, bytes)
     return data
 
 

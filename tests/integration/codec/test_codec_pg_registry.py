@@ -48,6 +48,7 @@ def test_ids_survive_a_restart_and_are_shared_across_subjects(
     again = first.register_schema_full_response(f"a-{unique}", schema)
     first.close()
 
+    assert registered.schema_id is not None
     restarted = PostgresSchemaRegistryClient(registry_db.app)
     try:
         assert restarted.get_schema(registered.schema_id).schema_str == schema.schema_str
@@ -96,8 +97,9 @@ def test_two_processes_registering_at_once_get_one_id(registry_db: PgUrls, uniqu
     assert [child.returncode for child in children] == [0, 0, 0], outputs
     ids = {int(out.strip()) for out, _ in outputs}
     assert len(ids) == 1
-    with PostgresSchemaRegistryClient(registry_db.app) as client:
-        assert client.get_versions(f"p-{unique}") == [1]
+    client = PostgresSchemaRegistryClient(registry_db.app)
+    assert client.get_versions(f"p-{unique}") == [1]
+    client.close()
 
 
 def test_threads_with_their_own_connections_agree_on_ids_and_versions(
@@ -109,13 +111,16 @@ def test_threads_with_their_own_connections_agree_on_ids_and_versions(
     barrier = threading.Barrier(8)
 
     def register(schema: Schema) -> None:
-        with PostgresSchemaRegistryClient(registry_db.app) as client:
+        client = PostgresSchemaRegistryClient(registry_db.app)
+        try:
             client.get_compatibility()
             barrier.wait()
             registered = client.register_schema_full_response(f"t-{unique}", schema)
             assert registered.schema_id is not None
             assert registered.version is not None
             results.append((registered.schema_id, registered.version))
+        finally:
+            client.close()
 
     threads = [threading.Thread(target=register, args=(v1 if i % 2 else v2,)) for i in range(8)]
     for thread in threads:

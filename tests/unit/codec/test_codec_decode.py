@@ -53,7 +53,7 @@ def raw_encode(
         registry, json.dumps(schema), conf={"subject.name.strategy.type": "TOPIC_RECORD"}
     )
     data = serializer(record, SerializationContext(TOPIC, MessageField.VALUE))
-    assert data is not None
+    assert isinstance(data, bytes)
     return data
 
 
