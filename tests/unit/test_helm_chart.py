@@ -1,0 +1,348 @@
+"""The Helm chart, rendered by the real `helm` binary and checked for the facts that matter.
+
+helm is found through $HELM, then PATH, then ~/go/bin/helm. Without it these tests FAIL: a
+chart nobody rendered is a chart nobody knows works.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator.config import Settings
+
+CHART = Path(__file__).resolve().parents[2] / "helm" / "saga-orchestrator"
+KUBE_VERSION = "1.30.0"  # helm template's built-in default (1.20) predates the chart's floor
+ALLOWED_ENV = {f"SAGA_{name.upper()}" for name in Settings.model_fields}
+ALL_FEATURES = {
+    "autoscaling.enabled": "true",
+    "metrics.serviceMonitor.enabled": "true",
+    "metrics.prometheusRule.enabled": "true",
+    "participants.enabled": "true",
+}
+
+Manifest = dict[str, Any]
+
+
+def _helm_binary() -> str:
+    candidates = [os.environ.get("HELM"), shutil.which("helm"), str(Path.home() / "go/bin/helm")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    pytest.fail(
+        "helm not found: set HELM=/path/to/helm, put helm on PATH, or "
+        "`go install helm.sh/helm/v3/cmd/helm@v3.19.0` (installs ~/go/bin/helm)",
+        pytrace=False,
+    )
+
+
+@dataclass(frozen=True)
+class Helm:
+    binary: str
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    home = tmp_path_factory.mktemp("helm-home")
+    # Keep helm's cache/config out of the user's home and independent of their repos.
+    return Helm(
+        binary=_helm_binary(),
+        env={
+            **os.environ,
+            "HELM_CACHE_HOME": str(home / "cache"),
+            "HELM_CONFIG_HOME": str(home / "config"),
+            "HELM_DATA_HOME": str(home / "data"),
+        },
+    )
+
+
+def _set_args(values: dict[str, str]) -> list[str]:
+    return [arg for key, value in values.items() for arg in ("--set", f"{key}={value}")]
+
+
+def _run(helm: Helm, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [helm.binary, *args], capture_output=True, text=True, timeout=60, check=False, env=helm.env
+    )
+
+
+def _render(helm: Helm, values: dict[str, str] | None = None) -> list[Manifest]:
+    result = _run(
+        helm,
+        "template",
+        "rel",
+        str(CHART),
+        "--namespace",
+        "sagas",
+        "--kube-version",
+        KUBE_VERSION,
+        *_set_args(values or {}),
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def _of_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:
+    return [m for m in manifests if m["kind"] == kind]
+
+
+def _one(manifests: list[Manifest], kind: str, component: str | None = None) -> Manifest:
+    found = [
+        m
+        for m in _of_kind(manifests, kind)
+        if component is None
+        or m["metadata"]["labels"].get("app.kubernetes.io/component") == component
+    ]
+    assert len(found) == 1, f"expected one {kind} ({component}), got {len(found)}"
+    return found[0]
+
+
+def _pod_specs(manifests: list[Manifest]) -> list[Manifest]:
+    return [m["spec"]["template"]["spec"] for m in manifests if m["kind"] in ("Deployment", "Job")]
+
+
+def _worker_container(manifests: list[Manifest]) -> Manifest:
+    containers: list[Manifest] = _one(manifests, "Deployment", "worker")["spec"]["template"][
+        "spec"
+    ]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+@pytest.fixture(scope="module")
+def default(helm: Helm) -> list[Manifest]:
+    return _render(helm)
+
+
+@pytest.fixture(scope="module")
+def everything(helm: Helm) -> list[Manifest]:
+    return _render(helm, ALL_FEATURES)
+
+
+@pytest.mark.parametrize("values", [{}, ALL_FEATURES], ids=["default", "all-features"])
+def test_lint_strict_passes(helm: Helm, values: dict[str, str]) -> None:
+    result = _run(helm, "lint", "--strict", str(CHART), *_set_args(values))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_defaults_render_the_core_objects_only(default: list[Manifest]) -> None:
+    kinds = sorted(m["kind"] for m in default)
+    assert kinds == sorted(
+        [
+            "ConfigMap",
+            "Deployment",
+            "Job",
+            "PodDisruptionBudget",
+            "Secret",
+            "Secret",
+            "Service",
+            "ServiceAccount",
+        ]
+    )
+
+
+def test_probes_hit_the_observability_endpoint_on_the_metrics_port(
+    default: list[Manifest],
+) -> None:
+    container = _worker_container(default)
+    assert container["args"] == ["worker"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    [port] = container["ports"]
+    assert port["name"] == "metrics"
+    config = _one(default, "ConfigMap")["data"]
+    assert config["SAGA_METRICS_PORT"] == str(port["containerPort"])
+    service = _one(default, "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+
+
+@pytest.mark.parametrize("rendering", ["default", "everything"])
+def test_every_variable_is_a_setting_the_orchestrator_reads(
+    rendering: str, request: pytest.FixtureRequest
+) -> None:
+    manifests: list[Manifest] = request.getfixturevalue(rendering)
+    names: set[str] = set(_one(manifests, "ConfigMap")["data"])
+    for secret in _of_kind(manifests, "Secret"):
+        names |= set(secret["stringData"])
+    for spec in _pod_specs(manifests):
+        for container in spec["containers"]:
+            names |= {env["name"] for env in container.get("env", [])}
+    assert names, "no variables rendered at all"
+    assert names <= ALLOWED_ENV, f"unknown variables: {sorted(names - ALLOWED_ENV)}"
+
+
+def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(default: list[Manifest]) -> None:
+    job = _one(default, "Job")
+    annotations = job["metadata"]["annotations"]
+    assert set(annotations["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["db", "migrate"]
+    env = {e["name"]: e for e in container["env"]}
+    owner_ref = env["SAGA_OWNER_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    # The Secret the Job reads must itself be a hook created earlier: on a first install the
+    # release's own objects do not exist yet when pre-install hooks run.
+    [hook_secret] = [
+        s for s in _of_kind(default, "Secret") if s["metadata"]["name"] == owner_ref["name"]
+    ]
+    secret_annotations = hook_secret["metadata"]["annotations"]
+    assert "pre-install" in secret_annotations["helm.sh/hook"]
+    assert int(secret_annotations["helm.sh/hook-weight"]) < int(
+        annotations.get("helm.sh/hook-weight", "0")
+    )
+    assert owner_ref["key"] in hook_secret["stringData"]
+
+
+def test_owner_credentials_never_reach_the_worker(everything: list[Manifest]) -> None:
+    for deployment in _of_kind(everything, "Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            names = {e["name"] for e in container.get("env", [])}
+            assert "SAGA_OWNER_DATABASE_URL" not in names
+    release_secrets = [
+        s for s in _of_kind(everything, "Secret") if "annotations" not in s["metadata"]
+    ]
+    assert release_secrets
+    for secret in release_secrets:
+        assert "SAGA_OWNER_DATABASE_URL" not in secret["stringData"]
+
+
+@pytest.mark.parametrize("rendering", ["default", "everything"])
+def test_every_pod_runs_non_root_with_a_read_only_root(
+    rendering: str, request: pytest.FixtureRequest
+) -> None:
+    manifests: list[Manifest] = request.getfixturevalue(rendering)
+    specs = _pod_specs(manifests)
+    assert specs
+    for spec in specs:
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] != 0
+        assert spec["automountServiceAccountToken"] is False
+        for container in spec["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"]["drop"] == ["ALL"]
+            assert container["resources"]["requests"]
+            assert container["resources"]["limits"]["memory"]
+
+
+def test_worker_gets_time_to_finish_its_batch(default: list[Manifest]) -> None:
+    spec = _one(default, "Deployment", "worker")["spec"]["template"]["spec"]
+    assert spec["terminationGracePeriodSeconds"] >= 30
+
+
+def test_disruption_budget_covers_exactly_the_workers(everything: list[Manifest]) -> None:
+    pdb = _one(everything, "PodDisruptionBudget")
+    selector = pdb["spec"]["selector"]["matchLabels"]
+    for deployment in _of_kind(everything, "Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        matches = selector.items() <= labels.items()
+        is_worker = labels["app.kubernetes.io/component"] == "worker"
+        assert matches == is_worker, deployment["metadata"]["name"]
+
+
+def test_hpa_scales_the_worker_on_an_external_lag_metric(everything: list[Manifest]) -> None:
+    hpa = _one(everything, "HorizontalPodAutoscaler")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    worker = _one(everything, "Deployment", "worker")
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": worker["apiVersion"],
+        "kind": "Deployment",
+        "name": worker["metadata"]["name"],
+    }
+    assert "replicas" not in worker["spec"]  # the HPA owns the count
+    [metric] = hpa["spec"]["metrics"]
+    assert metric["type"] == "External"
+    assert metric["external"]["metric"]["name"] == "kafka_consumergroup_lag"
+    group = _one(everything, "ConfigMap")["data"]["SAGA_CONSUMER_GROUP"]
+    assert metric["external"]["metric"]["selector"]["matchLabels"] == {"consumergroup": group}
+    partitions = int(_one(everything, "ConfigMap")["data"]["SAGA_TOPIC_PARTITIONS"])
+    assert hpa["spec"]["maxReplicas"] <= partitions
+
+
+def test_more_replicas_than_partitions_is_refused(helm: Helm) -> None:
+    result = _run(
+        helm,
+        "template",
+        "rel",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        *_set_args({"autoscaling.enabled": "true", "autoscaling.maxReplicas": "9"}),
+    )
+    assert result.returncode != 0
+    assert "exceeds config.topicPartitions" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "complaint"),
+    [
+        ("replicaCount", "two", "/replicaCount"),
+        ("config.logFormat", "xml", "/config/logFormat"),
+        ("metrics.port", "0", "/metrics/port"),
+        ("podSecurityContext.runAsNonRoot", "false", "/podSecurityContext/runAsNonRoot"),
+        ("participants.services[0]", "payments", "/participants/services/0"),
+    ],
+)
+def test_schema_rejects_bad_values(helm: Helm, key: str, value: str, complaint: str) -> None:
+    result = _run(helm, "lint", "--strict", str(CHART), "--set", f"{key}={value}")
+    assert result.returncode != 0
+    assert complaint in result.stdout + result.stderr
+
+
+def test_service_monitor_scrapes_the_metrics_service(everything: list[Manifest]) -> None:
+    monitor = _one(everything, "ServiceMonitor")
+    service = _one(everything, "Service")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= (
+        service["metadata"]["labels"].items()
+    )
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == service["spec"]["ports"][0]["name"]
+    assert endpoint["path"] == "/metrics"
+
+
+def test_compensation_failed_alert_is_defined(everything: list[Manifest]) -> None:
+    rule = _one(everything, "PrometheusRule")
+    alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert "saga_compensation_failed_total" in alerts["SagaCompensationFailed"]
+
+
+def test_participants_are_separate_deployments_outside_the_worker_service(
+    everything: list[Manifest],
+) -> None:
+    participants = [
+        d
+        for d in _of_kind(everything, "Deployment")
+        if d["metadata"]["labels"]["app.kubernetes.io/component"].startswith("participant-")
+    ]
+    args = sorted(d["spec"]["template"]["spec"]["containers"][0]["args"] for d in participants)
+    assert args == [
+        ["participant", "credit"],
+        ["participant", "inventory"],
+        ["participant", "shipping"],
+    ]
+    service_selector = _one(everything, "Service")["spec"]["selector"]
+    for deployment in participants:
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert not service_selector.items() <= labels.items()
+
+
+def test_existing_secret_replaces_the_chart_secrets(helm: Helm) -> None:
+    manifests = _render(helm, {**ALL_FEATURES, "existingSecret": "saga-credentials"})
+    assert _of_kind(manifests, "Secret") == []
+    refs = [
+        env["valueFrom"]["secretKeyRef"]["name"]
+        for spec in _pod_specs(manifests)
+        for container in spec["containers"]
+        for env in container.get("env", [])
+        if "secretKeyRef" in env.get("valueFrom", {})
+    ]
+    assert refs
+    assert set(refs) == {"saga-credentials"}
