@@ -47,5 +47,7 @@ class DecisionContext:
 
     @classmethod
     def for_message(cls, now: datetime, message_id: str) -> DecisionContext:
+        if now.tzinfo is None:
+            raise ValueError("DecisionContext.now must be timezone-aware (UTC)")
         # Random(str) hashes the string with SHA-512: stable across processes and Python runs.
         return cls(now=now.astimezone(UTC), random=random.Random(message_id))

@@ -48,8 +48,13 @@ class SagaTestKit:
         self._next_id = 0
 
     def new_message_id(self) -> str:
-        self._next_id += 1
-        return f"test-message-{self._next_id}"
+        """A fresh message id, distinct from every id a given() history already handled."""
+        taken = set().union(*(r.handled for r in self._runs.values()))
+        while True:
+            self._next_id += 1
+            candidate = f"test-message-{self._next_id}"
+            if candidate not in taken:
+                return candidate
 
     def start(self, message: Message, *, message_id: str | None = None) -> SagaRun:
         """Deliver a start command (routed by its type, as the worker routes it)."""
@@ -59,7 +64,7 @@ class SagaTestKit:
         saga_id = saga_id_for(definition.name, definition.business_key(message))
         run = self._runs.get(saga_id) or SagaRun(self, definition, saga_id, [])
         self._runs[saga_id] = run
-        run.last = run.deliver(Envelope(message, message_id or self.new_message_id(), saga_id))
+        run.deliver(Envelope(message, message_id or self.new_message_id(), saga_id))
         return run
 
     def given(self, *history: events.SagaEvent) -> SagaRun:
@@ -122,7 +127,7 @@ class SagaRun:
         self.saga_id = saga_id
         self.history = history
         self._instance = replay(definition, history)
-        self.last: Outcome | None = None
+        self._last: Outcome | None = None
 
     # --- inspection ----------------------------------------------------------------------------
 
@@ -131,6 +136,17 @@ class SagaRun:
         if self._instance is None:
             raise AssertionError(f"saga {self.saga_id} has not started")
         return self._instance
+
+    @property
+    def last(self) -> Outcome:
+        """The outcome of the latest delivery (for start(), the start command's)."""
+        if self._last is None:
+            raise AssertionError("nothing was delivered to this saga yet")
+        return self._last
+
+    @property
+    def handled(self) -> frozenset[str]:
+        return self._instance.handled if self._instance else frozenset()
 
     @property
     def state(self) -> object:
@@ -222,15 +238,12 @@ class SagaRun:
                 if isinstance(e, events.CommandIssued)
             ),
         )
-        self.last = outcome
+        self._last = outcome
         return outcome
 
     def redeliver(self, outcome: Outcome | None = None) -> Outcome:
         """Fault: deliver the same message again (same message id), as Kafka may."""
-        previous = outcome or self.last
-        if previous is None:
-            raise AssertionError("nothing was delivered yet")
-        return self.deliver(previous.envelope)
+        return self.deliver((outcome or self.last).envelope)
 
     def deliver_all(self, envelopes: Iterable[Envelope]) -> list[Outcome]:
         """Fault: deliver prepared envelopes in the given order (e.g. replies reordered)."""
