@@ -44,7 +44,7 @@ from event_store._reads import (
 from event_store._retry import RetryPolicy, retrying
 from event_store.verify import ChainBreak, VerifyReport, verify_events
 
-__all__ = ["PostgresEventStore"]
+__all__ = ["PostgresCheckpointStore", "PostgresEventStore"]
 
 T = TypeVar("T")
 
@@ -314,3 +314,29 @@ def _append_transaction(conn: sql.Connection, prepared: list[PreparedAppend]) ->
                     ),
                 )
     return BatchAppendResult(appended, conflicts)
+
+
+LOAD_CHECKPOINT_SQL = "SELECT position FROM subscription_checkpoints WHERE name = %s"
+SAVE_CHECKPOINT_SQL = """
+INSERT INTO subscription_checkpoints (name, position, updated_at) VALUES (%s, %s, now())
+ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+"""
+
+
+class PostgresCheckpointStore:
+    """Checkpoints in the `subscription_checkpoints` table; one short connection per call."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self._conninfo, autocommit=True)
+
+    def load(self, name: str) -> int:
+        with self._connect() as conn:
+            row = conn.execute(LOAD_CHECKPOINT_SQL, [name]).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def save(self, name: str, position: int) -> None:
+        with self._connect() as conn:
+            conn.execute(SAVE_CHECKPOINT_SQL, [name, position])

@@ -35,6 +35,8 @@ CREATE TABLE timers (
     status       text        NOT NULL CHECK (status IN ('scheduled', 'fired', 'cancelled')),
     scheduled_at timestamptz NOT NULL,
     updated_at   timestamptz NOT NULL,
+    -- The event that last changed the timer, so a replayed event is recognised and skipped.
+    last_version integer     NOT NULL,
     PRIMARY KEY (stream_id, timer_id)
 );
 
