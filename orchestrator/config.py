@@ -28,6 +28,8 @@ class Settings(BaseModel):
     kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
     schema_registry_url: str | None = None
     schema_registry_basic_auth: str | None = None
+    subject_name_strategy: Literal["TOPIC_RECORD", "RECORD", "TOPIC"] = "TOPIC_RECORD"
+    schema_auto_register: bool = True
     consumer_group: str = "saga-orchestrator"
     topic_partitions: int = Field(default=8, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
@@ -38,6 +40,11 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # The saga classes a worker runs, as module:Class, comma-separated.
+    sagas: str = "sagas.order_fulfilment:OrderFulfilment,sagas.trip_booking:TripBooking"
+    # The demo participants' own database (their inbox and effects); the owner role by default
+    # because a participant creates its own tables.
+    participant_database_url: str = DEFAULT_OWNER_DATABASE_URL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

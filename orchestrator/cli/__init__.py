@@ -11,6 +11,8 @@ import sys
 import click
 
 from orchestrator.cli._demo import demo
+from orchestrator.cli._schemas import schemas
+from orchestrator.cli._worker import participant, worker
 from orchestrator.config import ConfigError
 
 __all__ = ["main", "sagactl"]
@@ -21,7 +23,8 @@ def sagactl() -> None:
     """Operate saga-orchestrator: event store, schemas, workers, dead letters, the demo."""
 
 
-sagactl.add_command(demo)
+for command in (demo, participant, schemas, worker):
+    sagactl.add_command(command)
 
 
 def main() -> None:

@@ -1,0 +1,90 @@
+"""`sagactl worker` and `sagactl participant`: the long-running processes."""
+
+from __future__ import annotations
+
+import threading
+
+import click
+
+from event_store.projections import PostgresProjector
+from orchestrator.cli._signals import stop_on_signals
+from orchestrator.config import Settings
+from orchestrator.observability import configure_logging, configure_tracing
+from orchestrator.participant import PostgresInbox
+from orchestrator.runtime import App, Worker
+from sagas.order_services import EFFECTS_DDL, SERVICES, Behaviour, order_service
+
+
+@click.command()
+def worker() -> None:
+    """Run the orchestrator worker until SIGTERM (finishes its batch, commits, exits 0)."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    configure_tracing("saga-worker")
+    app = App.from_settings(settings)
+    stop = stop_on_signals()
+    store = app.event_store()
+    projector = PostgresProjector(settings.database_url)
+    server = app.serve_metrics()
+    try:
+        Worker(
+            settings,
+            app.registry,
+            store=store,
+            checkpoints=app.checkpoints(),
+            codec=app.codec,
+            metrics=app.metrics(),
+            health=app.health,
+            projector_poll=projector.run_once,
+        ).run(stop)
+    finally:
+        projector.close()
+        store.close()
+        if server is not None:
+            server.close()  # type: ignore[attr-defined]
+
+
+@click.command()
+@click.argument("services", nargs=-1, required=True, type=click.Choice(SERVICES))
+@click.option("--failure-rate", default=0.0, show_default=True, help="Fraction answered 'no'.")
+@click.option("--silence-rate", default=0.0, show_default=True, help="Fraction never answered.")
+@click.option(
+    "--seed", default=7, show_default=True, help="Makes the simulated outcomes repeatable."
+)
+def participant(
+    services: tuple[str, ...], failure_rate: float, silence_rate: float, seed: int
+) -> None:
+    """Run simulated order services (credit, inventory, shipping) until SIGTERM."""
+    for name, rate in (("--failure-rate", failure_rate), ("--silence-rate", silence_rate)):
+        if not 0.0 <= rate <= 1.0:
+            raise click.BadParameter(f"{rate} is not between 0 and 1", param_hint=name)
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    app = App.from_settings(settings)
+    stop = stop_on_signals()
+    behaviour = Behaviour(failure_rate=failure_rate, silence_rate=silence_rate, seed=seed)
+    inboxes = [PostgresInbox(settings.participant_database_url, consumer=name) for name in services]
+    _create_effects_table(settings.participant_database_url)
+    threads = [
+        threading.Thread(
+            target=order_service(
+                name, settings=settings, codec=app.codec, inbox=inbox, behaviour=behaviour
+            ).run,
+            args=(stop,),
+            name=f"participant-{name}",
+        )
+        for name, inbox in zip(services, inboxes, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for inbox in inboxes:
+        inbox.close()
+
+
+def _create_effects_table(conninfo: str) -> None:
+    import psycopg  # noqa: PLC0415 - only this command needs a direct connection
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(EFFECTS_DDL)

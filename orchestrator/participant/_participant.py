@@ -1,0 +1,315 @@
+"""The participant SDK: how a Kafka-connected microservice executes a saga's commands.
+
+    inbox = PostgresInbox(url, consumer="credit")
+    credit = Participant("credit", settings=settings, codec=codec, inbox=inbox)
+
+    @credit.handles(ReserveCredit, topic="credit.commands")
+    def reserve(command: ReserveCredit, ctx: CommandContext) -> Message:
+        ...  # write to ctx.connection: same transaction as the inbox mark
+        return CreditReserved(order_id=command.order_id, reservation_id=...)
+
+    credit.run(stop_event)
+
+Per batch: decode (poison to `<topic>.dlt`), skip command ids the inbox already holds (their
+stored reply is sent again), run the handlers and record them in one transaction, commit,
+send the replies (keyed by saga id, correlation headers echoed), and only then store offsets.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+import structlog
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
+from orchestrator import headers as h
+from orchestrator.codec import Codec, DecodeError, RegistryUnavailableError
+from orchestrator.config import Settings
+from orchestrator.messages import Message
+from orchestrator.participant._inbox import Connection, Inbox, StoredReply
+from orchestrator.runtime._dead_letters import DeadLetterPublisher
+from orchestrator.runtime._kafka_config import consumer_config, producer_config
+from orchestrator.runtime._record import ConsumedRecord, Headers
+from orchestrator.runtime._retry import is_transient
+
+log = structlog.get_logger(__name__)
+
+M = TypeVar("M", bound=Message)
+Handler = Callable[[Any, "CommandContext"], Message | None]
+
+# Part of the wire format: the reply to a command always has this id, so a reply re-sent after
+# a crash is recognised by the orchestrator as the one it may already have. Never change.
+_REPLY_NAMESPACE: Final = uuid.UUID("0b7e1f5c-2d43-4c8a-9a61-5f3e8d2c7b10")
+
+
+def reply_message_id(command_message_id: str) -> str:
+    return str(uuid.uuid5(_REPLY_NAMESPACE, command_message_id))
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    message_id: str
+    saga_id: str
+    saga_type: str | None
+    step: str | None
+    attempt: int | None
+    connection: Connection | None  # the inbox transaction's connection, for the handler's writes
+    record: ConsumedRecord
+
+
+@dataclass(frozen=True, slots=True)
+class _Registration:
+    command: type[Message]
+    topic: str
+    handler: Handler
+
+
+class HandlerFailedError(Exception):
+    """A handler raised on every attempt; the command is dead-lettered with this as cause."""
+
+
+class Participant:
+    def __init__(
+        self,
+        name: str,
+        *,
+        settings: Settings,
+        codec: Codec,
+        inbox: Inbox,
+        handler_attempts: int = 3,
+        batch_max_messages: int = 500,
+    ) -> None:
+        self.name = name
+        self._settings = settings
+        self._codec = codec
+        self._inbox = inbox
+        self._handler_attempts = handler_attempts
+        self._batch_max = batch_max_messages
+        self._by_topic: dict[str, dict[type[Message], _Registration]] = {}
+        self.group_id = f"participant-{name}"
+
+    # --- declaration -------------------------------------------------------------------------
+
+    def handles(self, command: type[M], *, topic: str) -> Callable[[Handler], Handler]:
+        """Register a handler for `command` arriving on `topic`. Its return value is the reply
+        (a success or failure message of the step); None sends no reply."""
+
+        def register(handler: Handler) -> Handler:
+            on_topic = self._by_topic.setdefault(topic, {})
+            if command in on_topic:
+                raise ValueError(
+                    f"{self.name}: {command.__name__} on {topic} already has a handler"
+                )
+            on_topic[command] = _Registration(command, topic, handler)
+            return handler
+
+        return register
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted(self._by_topic)
+
+    # --- batch processing (no Kafka: testable with a MemoryInbox) ------------------------------
+
+    def decode(self, record: ConsumedRecord) -> tuple[_Registration, Message]:
+        """Raises DecodeError for poison, RegistryUnavailableError when the registry is down."""
+        on_topic = self._by_topic.get(record.topic, {})
+        message = self._codec.decode(record.topic, record.value, accepted=list(on_topic))
+        return on_topic[type(message)], message
+
+    def handle_batch(
+        self, commands: Sequence[tuple[ConsumedRecord, _Registration, Message]]
+    ) -> tuple[list[StoredReply], list[tuple[ConsumedRecord, BaseException]]]:
+        """Run handlers for new commands in one inbox transaction. Returns the replies to send
+        (new and re-sent) and the commands whose handler failed on every attempt."""
+        replies: list[StoredReply] = []
+        failed: list[tuple[ConsumedRecord, BaseException]] = []
+        with self._inbox.transaction() as tx:
+            ids = [_message_id(record) for record, _, _ in commands]
+            seen = tx.seen(ids)
+            handled_now: set[str] = set()
+            for (record, registration, message), message_id in zip(commands, ids, strict=True):
+                if message_id in seen or message_id in handled_now:
+                    stored = seen.get(message_id)
+                    if stored is not None:
+                        replies.append(stored)
+                    continue
+                context = CommandContext(
+                    message_id=message_id,
+                    saga_id=record.header(h.SAGA_ID) or (record.key or b"").decode(),
+                    saga_type=record.header(h.SAGA_TYPE),
+                    step=record.header(h.STEP),
+                    attempt=_int_or_none(record.header(h.ATTEMPT)),
+                    connection=tx.connection,
+                    record=record,
+                )
+                outcome = self._run_handler(tx, registration, message, context)
+                if isinstance(outcome, BaseException):
+                    failed.append((record, outcome))
+                    continue
+                reply = None if outcome is None else self._reply(record, context, outcome)
+                tx.record(message_id, reply)
+                handled_now.add(message_id)
+                if reply is not None:
+                    replies.append(reply)
+        return replies, failed
+
+    def _run_handler(
+        self, tx: Any, registration: _Registration, message: Message, context: CommandContext
+    ) -> Message | BaseException | None:
+        last: BaseException | None = None
+        for attempt in range(1, self._handler_attempts + 1):
+            try:
+                with tx.handling():
+                    return registration.handler(message, context)
+            except Exception as exc:  # noqa: BLE001 - a handler's failure is data: retried, then dead-lettered
+                last = exc
+                log.warning(
+                    "handler failed",
+                    participant=self.name,
+                    command=registration.command.avro_name,
+                    message_id=context.message_id,
+                    attempt=attempt,
+                    error=repr(exc),
+                )
+                if is_transient(exc):
+                    time.sleep(min(0.05 * 2**attempt, 1.0))
+        assert last is not None
+        return HandlerFailedError(f"{registration.command.__name__} handler failed: {last!r}")
+
+    def _reply(
+        self, record: ConsumedRecord, context: CommandContext, reply: Message
+    ) -> StoredReply:
+        reply_topic = record.header(h.REPLY_TOPIC)
+        if reply_topic is None:
+            raise HandlerFailedError(f"{record.coordinates}: command has no {h.REPLY_TOPIC} header")
+        headers: Headers = [
+            (h.MESSAGE_ID, reply_message_id(context.message_id).encode()),
+            (h.SAGA_ID, context.saga_id.encode()),
+            (h.CAUSATION_ID, context.message_id.encode()),
+        ]
+        for name in (h.SAGA_TYPE, h.STEP, h.ATTEMPT, h.CORRELATION_ID, h.TRACEPARENT, h.TRACESTATE):
+            echoed = record.header(name)
+            if echoed is not None:
+                headers.append((name, echoed.encode()))
+        encoded = self._codec.encode(reply_topic, reply)
+        return StoredReply(
+            context.message_id, reply_topic, context.saga_id.encode(), encoded, headers
+        )
+
+    # --- the Kafka loop ----------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        if not self._by_topic:
+            raise ValueError(f"participant {self.name} has no handlers")
+        settings = self._settings
+        consumer = Consumer(
+            consumer_config(settings, group_id=self.group_id, client_id=f"{self.group_id}-consumer")
+        )
+        producer = Producer(producer_config(settings, client_id=f"{self.group_id}-producer"))
+        dead_letters = DeadLetterPublisher(producer, self.group_id)
+        consumer.subscribe(self.topics)
+        log.info("participant running", participant=self.name, topics=self.topics)
+        try:
+            while not stop.is_set():
+                messages = consumer.consume(self._batch_max, timeout=0.1)
+                records = []
+                for message in messages:
+                    error = message.error()
+                    if error is not None:
+                        if error.code() != KafkaError._PARTITION_EOF:
+                            log.warning("consumer error", participant=self.name, error=str(error))
+                        continue
+                    records.append(ConsumedRecord.from_message(message))
+                if records:
+                    self._process_until_done(records, producer, dead_letters, stop)
+                    _store_offsets(consumer, records)
+        finally:
+            producer.flush(30)
+            consumer.close()
+            log.info("participant stopped", participant=self.name)
+
+    def _process_until_done(
+        self,
+        records: list[ConsumedRecord],
+        producer: Producer,
+        dead_letters: DeadLetterPublisher,
+        stop: threading.Event,
+    ) -> None:
+        delay = 0.1
+        while True:
+            try:
+                self._process(records, producer, dead_letters)
+            except (RegistryUnavailableError, OSError) as exc:
+                error: BaseException = exc
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                error = exc
+            else:
+                return
+            # A dependency is down: keep the batch, never dead-letter healthy commands for it.
+            log.warning(
+                "dependency unavailable; retrying batch", participant=self.name, error=repr(error)
+            )
+            if stop.wait(delay):
+                raise error
+            delay = min(delay * 2, 5.0)
+
+    def _process(
+        self, records: list[ConsumedRecord], producer: Producer, dead_letters: DeadLetterPublisher
+    ) -> None:
+        commands: list[tuple[ConsumedRecord, _Registration, Message]] = []
+        for record in records:
+            try:
+                registration, message = self.decode(record)
+            except DecodeError as exc:
+                dead_letters.publish(record, exc, reason=exc.reason)
+                continue
+            commands.append((record, registration, message))
+        replies, failed = self.handle_batch(commands)
+        for record, error in failed:
+            dead_letters.publish(
+                record, error, reason="handler_failed", attempts=self._handler_attempts
+            )
+        for reply in replies:
+            producer.produce(
+                reply.topic,
+                key=reply.key,
+                value=reply.value,
+                headers=list[tuple[str, str | bytes | None]](reply.headers),
+            )
+        if producer.flush(30) != 0:
+            raise OSError("replies were not acknowledged by Kafka within 30 s")
+
+
+def _message_id(record: ConsumedRecord) -> str:
+    message_id = record.header(h.MESSAGE_ID)
+    # A command without an id cannot be deduplicated by id; its coordinates are the next best
+    # stable identity (the dbos convention: topic/partition/offset).
+    return message_id or f"{record.topic}:{record.partition}:{record.offset}"
+
+
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return None if text is None else int(text)
+    except ValueError:
+        return None
+
+
+def _store_offsets(consumer: Consumer, records: Sequence[ConsumedRecord]) -> None:
+    highest: dict[tuple[str, int], int] = {}
+    for record in records:
+        key = (record.topic, record.partition)
+        highest[key] = max(highest.get(key, -1), record.offset)
+    consumer.store_offsets(
+        offsets=[
+            TopicPartition(topic, partition, offset + 1)
+            for (topic, partition), offset in highest.items()
+        ]
+    )

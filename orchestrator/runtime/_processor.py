@@ -1,0 +1,253 @@
+"""One worker batch, without Kafka: decide every inbound message and append all resulting events
+in ONE event-store transaction.
+
+Kafka-free on purpose: the worker feeds it decoded messages and acts on its result (dead
+letters, offsets), and tests drive it with the in-memory store.
+
+Per batch:
+1. group the messages by saga id, keeping their order;
+2. take each saga's state from the cache, or replay its stream (a start command for a saga
+   the cache does not know is assumed new: if it is not, the append conflicts and round 2
+   replays it, which is cheaper than a read per start);
+3. fold every message through the pure decider;
+4. `append_batch` once: one transaction, optimistic concurrency per stream;
+5. conflicting sagas (another worker, a stale cache) are replayed and decided again, bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from event_store._model import EventStore, NewEvent, StreamAppend
+from orchestrator.runtime._cache import StateCache
+from orchestrator.runtime._record import ConsumedRecord
+from orchestrator.saga import (
+    DecisionContext,
+    Envelope,
+    SagaInstance,
+    SagaRegistry,
+    decide,
+)
+
+log = structlog.get_logger(__name__)
+
+# A conflict means another writer moved the stream; after this many replays in one batch
+# something is thrashing, and the batch is retried whole by the worker instead.
+MAX_CONFLICT_ROUNDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A decoded message with the routing facts read from its record."""
+
+    record: ConsumedRecord
+    envelope: Envelope
+    is_start: bool
+
+    @property
+    def partition(self) -> tuple[str, int]:
+        return (self.record.topic, self.record.partition)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A saga whose lifecycle status changed in this batch (for metrics and logs)."""
+
+    saga_id: str
+    saga_type: str
+    before: str | None
+    after: str
+    terminal: bool
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    appended_streams: int = 0
+    appended_events: int = 0
+    duplicates: int = 0  # messages the saga had already handled (redelivery)
+    cache_hits: int = 0
+    cache_misses: int = 0
+    conflict_rounds: int = 0
+    replay_seconds: float = 0.0
+    append_seconds: float = 0.0
+    # Non-start messages for sagas that do not exist: the worker dead-letters them.
+    unknown_saga: list[Inbound] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+
+
+class ConflictStormError(Exception):
+    """Streams kept conflicting for MAX_CONFLICT_ROUNDS rounds; retry the batch later."""
+
+
+@dataclass(slots=True)
+class _Plan:
+    saga_type: str
+    expected_version: int
+    before: SagaInstance | None
+    after: SagaInstance | None
+    events: list[NewEvent]
+    last_message_id: str
+    partition: tuple[str, int]
+    unknown: list[Inbound]
+
+
+class SagaProcessor:
+    def __init__(
+        self,
+        registry: SagaRegistry,
+        store: EventStore,
+        cache: StateCache[SagaInstance],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._registry = registry
+        self._store = store
+        self._cache = cache
+        self._clock = clock
+
+    def process(self, items: Sequence[Inbound]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        by_saga: dict[str, list[Inbound]] = {}
+        for item in items:
+            by_saga.setdefault(item.envelope.saga_id, []).append(item)
+        pending = by_saga
+        for round_number in range(MAX_CONFLICT_ROUNDS):
+            outcome.conflict_rounds = round_number
+            now = self._clock()
+            plans = {
+                saga_id: self._plan(saga_id, group, now, outcome, use_cache=round_number == 0)
+                for saga_id, group in pending.items()
+            }
+            appends = [
+                StreamAppend(
+                    stream_id=saga_id,
+                    stream_type=plan.saga_type,
+                    expected_version=plan.expected_version,
+                    events=plan.events,
+                    message_id=plan.last_message_id,
+                )
+                for saga_id, plan in plans.items()
+                if plan.events
+            ]
+            started = time.perf_counter()
+            result = self._store.append_batch(appends) if appends else None
+            outcome.append_seconds += time.perf_counter() - started
+            conflicts = set(result.conflicts) if result else set()
+            for saga_id, plan in plans.items():
+                if saga_id in conflicts:
+                    self._cache.discard(plan.partition, saga_id)
+                    continue
+                self._settle(
+                    saga_id, plan, result.appended.get(saga_id) if result else None, outcome
+                )
+            if not conflicts:
+                return outcome
+            log.info("append conflicts; replaying", streams=len(conflicts), round=round_number + 1)
+            pending = {saga_id: by_saga[saga_id] for saga_id in conflicts}
+        raise ConflictStormError(
+            f"{len(pending)} sagas still conflicted after {MAX_CONFLICT_ROUNDS} rounds"
+        )
+
+    def _settle(self, saga_id: str, plan: _Plan, appended: Any, outcome: BatchOutcome) -> None:
+        outcome.unknown_saga.extend(plan.unknown)
+        if appended is not None and appended.deduplicated:
+            # The store already held this batch's last message for the stream: our state was
+            # stale. Nothing was written; forget the state so the next message replays it.
+            self._cache.discard(plan.partition, saga_id)
+            return
+        if plan.events:
+            outcome.appended_streams += 1
+            outcome.appended_events += len(plan.events)
+        if plan.after is not None:
+            self._cache.put(plan.partition, saga_id, plan.after)
+            before = plan.before.lifecycle if plan.before is not None else None
+            if before != plan.after.lifecycle:
+                outcome.transitions.append(
+                    Transition(
+                        saga_id,
+                        plan.after.saga_type,
+                        before,
+                        plan.after.lifecycle,
+                        plan.after.terminal,
+                    )
+                )
+
+    def _load(
+        self, saga_id: str, group: list[Inbound], outcome: BatchOutcome, *, use_cache: bool
+    ) -> SagaInstance | None:
+        partition = group[-1].partition
+        if use_cache:
+            cached = self._cache.get(partition, saga_id)
+            if cached is not None:
+                outcome.cache_hits += 1
+                return cached
+            if all(item.is_start for item in group):
+                return None  # assumed new; a conflict on append proves otherwise
+        outcome.cache_misses += 1
+        started = time.perf_counter()
+        instance = self._registry.replay(self._store.read_stream(saga_id))
+        outcome.replay_seconds += time.perf_counter() - started
+        return instance
+
+    def _plan(
+        self,
+        saga_id: str,
+        group: list[Inbound],
+        now: datetime,
+        outcome: BatchOutcome,
+        *,
+        use_cache: bool,
+    ) -> _Plan:
+        before = self._load(saga_id, group, outcome, use_cache=use_cache)
+        instance = before
+        events: list[NewEvent] = []
+        unknown: list[Inbound] = []
+        saga_type = before.saga_type if before is not None else ""
+        for item in group:
+            envelope = item.envelope
+            if instance is not None:
+                definition = self._registry.for_instance(instance)
+            else:
+                start_definition = self._registry.for_start(envelope.message)
+                if start_definition is None:
+                    unknown.append(item)
+                    continue
+                definition = start_definition
+            saga_type = definition.name
+            decision = decide(
+                definition,
+                instance,
+                envelope,
+                DecisionContext.for_message(now, envelope.message_id),
+            )
+            if not decision.events:
+                outcome.duplicates += 1
+                continue
+            instance = decision.instance
+            metadata = _metadata(envelope)
+            events.extend(event.to_new_event(metadata) for event in decision.events)
+        return _Plan(
+            saga_type=saga_type,
+            expected_version=before.version if before is not None else 0,
+            before=before,
+            after=instance,
+            events=events,
+            last_message_id=group[-1].envelope.message_id,
+            partition=group[-1].partition,
+            unknown=unknown,
+        )
+
+
+def _metadata(envelope: Envelope) -> dict[str, str]:
+    metadata = {
+        "causation_id": envelope.message_id,
+        "correlation_id": envelope.correlation_id or envelope.saga_id,
+    }
+    if envelope.traceparent:
+        metadata["traceparent"] = envelope.traceparent
+    return metadata

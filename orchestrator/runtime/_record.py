@@ -1,0 +1,56 @@
+"""A consumed Kafka record as a typed value: converted once at the edge, so the rest of the
+runtime never handles librdkafka's Optional-everything Message object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import Message
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    timestamp_ms: int  # -1 when the broker gave none
+
+    @classmethod
+    def from_message(cls, message: Message) -> ConsumedRecord:
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        if topic is None or partition is None or offset is None:
+            raise ValueError("a consumed Kafka message always has topic, partition and offset")
+        timestamp_type, timestamp = message.timestamp()
+        raw_headers = message.headers() or []
+        pairs = list(raw_headers.items()) if isinstance(raw_headers, dict) else raw_headers
+        return cls(
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=_as_bytes(message.key()),
+            value=_as_bytes(message.value()),
+            headers=[(name, _as_bytes(value) or b"") for name, value in pairs],
+            timestamp_ms=timestamp if timestamp_type else -1,
+        )
+
+    def header(self, name: str) -> str | None:
+        """Last value of a header, decoded as UTF-8 (the orchestrator's headers are text)."""
+        for key, value in reversed(self.headers):
+            if key == name:
+                return value.decode("utf-8", errors="replace")
+        return None
+
+    @property
+    def coordinates(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+def _as_bytes(value: str | bytes | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return value.encode()

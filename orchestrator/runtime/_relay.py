@@ -1,0 +1,258 @@
+"""The outbox relay and the timer poller: the only two ways the orchestrator's decisions leave
+the event store for Kafka.
+
+Outbox: a catch-up subscription over the gap-safe global log publishes the command of every
+CommandIssued event, flushes (idempotent producer, acks=all), and only then stores its
+checkpoint. A command therefore reaches Kafka only after the event that issued it committed
+(invariant 1), and a crash anywhere re-publishes from the checkpoint with the same message id
+(invariant 4; participants dedupe on it).
+
+Timers: due timers from the `timers` projection become TimerFired messages on the saga's reply
+topic, keyed by saga id, so the worker that owns the saga's partition decides what they mean.
+The TimerFired message id is derived from the timer id: a timer fired twice (a crash before the
+worker recorded the firing) is deduplicated like any redelivery.
+
+Both run on one elected worker at a time (`LeaderLease`): correct with several, but wasteful.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+import structlog
+from confluent_kafka import KafkaError, Producer
+
+from event_store._model import EventStore, RecordedEvent
+from event_store.subscription import CatchUpSubscription, CheckpointStore
+from orchestrator import headers as h
+from orchestrator.codec import Codec
+from orchestrator.messages import message_class
+from orchestrator.observability import Metrics
+from orchestrator.saga import SagaRegistry, TimerFired, timer_message_id
+
+log = structlog.get_logger(__name__)
+
+OUTBOX_SUBSCRIPTION = "outbox-relay"
+# Arbitrary but fixed: the advisory-lock key that elects the relay leader. Never reuse it.
+RELAY_LOCK_KEY = 0x5A6A_0001
+
+
+class PublishError(Exception):
+    """Kafka did not acknowledge every message of a page; the checkpoint was not moved."""
+
+
+class _DeliveryTracker:
+    def __init__(self) -> None:
+        self.failures: list[KafkaError] = []
+
+    def __call__(self, error: KafkaError | None, _message: object) -> None:
+        if error is not None:
+            self.failures.append(error)
+
+    def raise_if_failed(self, producer: Producer, timeout_s: float) -> None:
+        remaining = producer.flush(timeout_s)
+        failures, self.failures = self.failures, []
+        if remaining or failures:
+            raise PublishError(
+                f"{remaining} messages unacknowledged, {len(failures)} rejected"
+                + (f" (first: {failures[0]})" if failures else "")
+            )
+
+
+def command_headers(event: RecordedEvent) -> list[tuple[str, str | bytes | None]]:
+    data, metadata = event.data, event.metadata
+    headers: list[tuple[str, str | bytes | None]] = [
+        (h.MESSAGE_ID, str(data["message_id"])),
+        (h.SAGA_ID, event.stream_id),
+        (h.SAGA_TYPE, event.stream_type),
+        (h.STEP, str(data["step"])),
+        (h.ATTEMPT, str(data["attempt"])),
+        (h.REPLY_TOPIC, str(data["reply_topic"])),
+        (h.CORRELATION_ID, str(metadata.get("correlation_id") or event.stream_id)),
+        (h.CAUSATION_ID, str(metadata.get("causation_id") or "")),
+    ]
+    if metadata.get("traceparent"):
+        headers.append((h.TRACEPARENT, str(metadata["traceparent"])))
+    return headers
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        store: EventStore,
+        checkpoints: CheckpointStore,
+        producer: Producer,
+        codec: Codec,
+        *,
+        page_size: int = 2000,
+        flush_timeout_s: float = 30.0,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._metrics = metrics
+        self._producer = producer
+        self._codec = codec
+        self._flush_timeout_s = flush_timeout_s
+        self._delivery = _DeliveryTracker()
+        self.published = 0
+        self._subscription = CatchUpSubscription(
+            store, checkpoints, OUTBOX_SUBSCRIPTION, self._publish, batch_size=page_size
+        )
+
+    @property
+    def position(self) -> int:
+        return self._subscription.position
+
+    def poll(self) -> int:
+        """Publish the next page of the log's commands; returns how many events were read."""
+        return self._subscription.poll()
+
+    def _publish(self, events: Sequence[RecordedEvent]) -> None:
+        count = 0
+        per_topic: dict[str, int] = {}
+        for event in events:
+            if event.event_type != "CommandIssued":
+                continue
+            data = event.data
+            topic = str(data["topic"])
+            command = message_class(str(data["message_type"])).model_validate(data["payload"])
+            self._producer.produce(
+                topic,
+                key=str(data["key"]).encode(),
+                value=self._codec.encode(topic, command),
+                headers=command_headers(event),
+                on_delivery=self._delivery,
+            )
+            count += 1
+            per_topic[topic] = per_topic.get(topic, 0) + 1
+        if count:
+            self._delivery.raise_if_failed(self._producer, self._flush_timeout_s)
+            self.published += count
+            if self._metrics is not None:
+                for topic, n in per_topic.items():
+                    self._metrics.commands_published.labels(topic=topic).inc(n)
+
+
+@dataclass(frozen=True, slots=True)
+class DueTimer:
+    stream_id: str
+    saga_type: str
+    timer_id: str
+    fire_at: datetime
+
+
+DUE_TIMERS_SQL = """
+SELECT t.stream_id, i.saga_type, t.timer_id, t.fire_at
+FROM timers t JOIN saga_instances i ON i.stream_id = t.stream_id
+WHERE t.status = 'scheduled' AND t.fire_at <= %s
+ORDER BY t.fire_at
+LIMIT %s
+"""
+
+
+class TimerPoller:
+    """Turns due timers into TimerFired messages. A timer stays 'scheduled' in the projection
+    until the worker records TimerFired, so it is re-sent at most every `resend_after_s`."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        producer: Producer,
+        codec: Codec,
+        registry: SagaRegistry,
+        *,
+        batch_size: int = 1000,
+        resend_after_s: float = 30.0,
+    ) -> None:
+        self._conninfo = conninfo
+        self._producer = producer
+        self._codec = codec
+        self._registry = registry
+        self._batch_size = batch_size
+        self._resend_after_s = resend_after_s
+        self._sent: dict[str, float] = {}  # timer id -> monotonic time sent
+        self._delivery = _DeliveryTracker()
+        self._conn: psycopg.Connection[Any] | None = None
+        self.fired = 0
+
+    def due(self, now: datetime) -> list[DueTimer]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._conninfo, autocommit=True)
+        try:
+            rows = self._conn.execute(DUE_TIMERS_SQL, (now, self._batch_size)).fetchall()
+        except psycopg.OperationalError:
+            self._conn.close()
+            raise
+        return [DueTimer(*row) for row in rows]
+
+    def poll(self, now: datetime) -> int:
+        started = time.monotonic()
+        self._sent = {k: t for k, t in self._sent.items() if started - t < self._resend_after_s}
+        fired = 0
+        for timer in self.due(now):
+            if timer.timer_id in self._sent:
+                continue
+            topic = self._registry.get(timer.saga_type).reply_topic
+            message = TimerFired(
+                saga_id=timer.stream_id,
+                timer_id=timer.timer_id,
+                fire_at=timer.fire_at.isoformat(timespec="milliseconds"),
+            )
+            self._producer.produce(
+                topic,
+                key=timer.stream_id.encode(),
+                value=self._codec.encode(topic, message),
+                headers=[
+                    (h.MESSAGE_ID, timer_message_id(timer.timer_id)),
+                    (h.SAGA_ID, timer.stream_id),
+                    (h.SAGA_TYPE, timer.saga_type),
+                ],
+                on_delivery=self._delivery,
+            )
+            self._sent[timer.timer_id] = started
+            fired += 1
+        if fired:
+            self._delivery.raise_if_failed(self._producer, 30.0)
+            self.fired += fired
+        return fired
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+class LeaderLease:
+    """Session advisory lock on a dedicated connection: held while the connection lives, so a
+    crashed leader's lease ends with its connection and another worker takes over."""
+
+    def __init__(self, conninfo: str, key: int = RELAY_LOCK_KEY) -> None:
+        self._conninfo = conninfo
+        self._key = key
+        self._conn: psycopg.Connection[Any] | None = None
+        self._held = False
+
+    def holds(self) -> bool:
+        """True while this process is the leader; tries to become it when it is not."""
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self._conninfo, autocommit=True)
+                self._held = False
+            if self._held:
+                self._conn.execute("SELECT 1")  # still alive: the lock lives with the session
+                return True
+            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+            self._held = bool(row and row[0])
+        except psycopg.OperationalError:
+            if self._conn is not None:
+                self._conn.close()
+            self._held = False
+        return self._held
+
+    def release(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()  # closing the session releases the lock
+        self._held = False

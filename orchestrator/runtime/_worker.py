@@ -1,0 +1,518 @@
+"""`sagactl worker`: the consumer loop that drives sagas.
+
+One iteration: consume a batch → decode (poison to `<topic>.dlt`, its saga parked) → decide and
+append the whole batch in ONE transaction (`SagaProcessor`) → store the offsets. The commands
+those events issued are published by the outbox relay, which runs in a housekeeping thread on
+the elected leader together with the projector and the timer poller.
+
+Failure handling, in order of preference:
+- transient errors (PostgreSQL, Kafka, the registry) are retried with the batch held in memory;
+  while they last the assigned partitions are paused, so the worker stays in its group, nothing
+  is consumed, and nothing healthy is dead-lettered;
+- a message that cannot be decoded or routed is dead-lettered before its offset is stored;
+- a batch that fails for any other reason is split into single messages, so only the message
+  that fails is dead-lettered and the rest go on (no poison blocks a partition).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+import psycopg
+import structlog
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from event_store._model import EventStore
+from event_store.subscription import CheckpointStore
+from orchestrator import headers as h
+from orchestrator.codec import Codec, DecodeError, RegistryUnavailableError
+from orchestrator.config import Settings
+from orchestrator.messages import Message
+from orchestrator.observability import HealthState, Metrics
+from orchestrator.runtime._cache import StateCache
+from orchestrator.runtime._dead_letters import DeadLetterError, DeadLetterPublisher
+from orchestrator.runtime._kafka_config import admin_config, consumer_config, producer_config
+from orchestrator.runtime._processor import BatchOutcome, Inbound, SagaProcessor
+from orchestrator.runtime._record import ConsumedRecord
+from orchestrator.runtime._relay import LeaderLease, OutboxRelay, PublishError, TimerPoller
+from orchestrator.runtime._retry import is_transient
+from orchestrator.runtime._topics import TopicSpec, ensure_topics, with_dead_letters
+from orchestrator.saga import (
+    Envelope,
+    MessageDeadLettered,
+    SagaInstance,
+    SagaRegistry,
+)
+from orchestrator.saga._control import CONTROL_MESSAGES
+
+log = structlog.get_logger(__name__)
+
+# Part of the on-disk format: the message id under which a dead-lettered record parks its saga.
+_DEAD_LETTER_NAMESPACE: Final = uuid.UUID("3c9f6a1e-7b2d-4e58-a0c4-8d1e5f2b6a97")
+MAX_OUTAGE_BACKOFF_S = 5.0
+
+
+class RoutingError(Exception):
+    """A message the worker cannot attribute to a saga (no saga id, or a saga that does not
+    exist); dead-lettered like undecodable input."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        super().__init__(detail)
+
+
+class HandlingError(Exception):
+    """Deciding a message raised; wraps the cause for the dead-letter headers."""
+
+
+def dead_letter_message_id(record: ConsumedRecord) -> str:
+    return str(uuid.uuid5(_DEAD_LETTER_NAMESPACE, record.coordinates))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Routes:
+    """Which message types each consumed topic accepts, and which topics exist."""
+
+    accepted: dict[str, tuple[type[Message], ...]]
+    start_topics: frozenset[str]
+    command_topics: frozenset[str]
+
+    @classmethod
+    def of(cls, registry: SagaRegistry) -> Routes:
+        accepted: dict[str, set[type[Message]]] = {}
+        for definition in registry.definitions:
+            accepted.setdefault(definition.start_topic, set()).add(definition.start_type)
+            replies = accepted.setdefault(definition.reply_topic, set(CONTROL_MESSAGES))
+            for step in definition.steps.values():
+                replies.update(step.success + step.failure)
+                if step.compensation is not None:
+                    replies.update(step.compensation.success + step.compensation.failure)
+        return cls(
+            accepted={topic: tuple(types) for topic, types in accepted.items()},
+            start_topics=registry.start_topics,
+            command_topics=registry.command_topics,
+        )
+
+    @property
+    def consumed(self) -> list[str]:
+        return sorted(self.accepted)
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: SagaRegistry,
+        *,
+        store: EventStore,
+        checkpoints: CheckpointStore,
+        codec: Codec,
+        metrics: Metrics,
+        health: HealthState,
+        projector_poll: Callable[[], int] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        client_id: str = "saga-worker",
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._store = store
+        self._checkpoints = checkpoints
+        self._codec = codec
+        self._metrics = metrics
+        self._health = health
+        self._projector_poll = projector_poll
+        self._clock = clock
+        self._client_id = client_id
+        self.routes = Routes.of(registry)
+        self._cache: StateCache[SagaInstance] = StateCache(settings.cache_max_instances)
+        self._processor = SagaProcessor(registry, store, self._cache, clock)
+        self._assigned: set[tuple[str, int]] = set()
+        self._consumer: Consumer | None = None
+        self.batches = 0
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    def ensure_topics(self) -> None:
+        self.ensure_topics_for(self._settings, self._registry)
+
+    @staticmethod
+    def ensure_topics_for(settings: Settings, registry: SagaRegistry) -> None:
+        """Create the consumed and command topics (and their `.dlt` twins) that are missing."""
+        routes = Routes.of(registry)
+        specs = [
+            TopicSpec(topic, settings.topic_partitions, settings.topic_replication_factor)
+            for topic in sorted(set(routes.consumed) | routes.command_topics)
+        ]
+        admin = AdminClient(admin_config(settings))
+        ensure_topics(admin, with_dead_letters(specs))
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        settings = self._settings
+        self.ensure_topics()
+        consumer = Consumer(
+            consumer_config(
+                settings, group_id=settings.consumer_group, client_id=f"{self._client_id}-consumer"
+            )
+        )
+        self._consumer = consumer
+        producer = Producer(producer_config(settings, client_id=f"{self._client_id}-dlt"))
+        dead_letters = DeadLetterPublisher(producer, settings.consumer_group)
+        housekeeper = threading.Thread(
+            target=self._housekeeping, args=(stop,), name="saga-housekeeping", daemon=True
+        )
+        consumer.subscribe(
+            self.routes.consumed,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        self._metrics.register_topics(self.routes.consumed)
+        self._metrics.register_saga_types({d.name for d in self._registry.definitions})
+        self._health.set_kafka(True)
+        self._health.set_postgres(True)
+        housekeeper.start()
+        log.info("worker running", topics=self.routes.consumed, group=settings.consumer_group)
+        wait_s = settings.batch_max_wait_ms / 1000
+        try:
+            while not stop.is_set():
+                self._health.beat()
+                messages = consumer.consume(settings.batch_max_messages, timeout=wait_s)
+                records = self._records(messages)
+                if records:
+                    self._handle(records, consumer, dead_letters, stop)
+        finally:
+            # SIGTERM lands here between batches: the last batch is committed, its offsets
+            # stored; close() commits them and leaves the group cleanly.
+            housekeeper.join(timeout=10)
+            producer.flush(30)
+            consumer.close()
+            self._consumer = None
+            log.info("worker stopped", batches=self.batches)
+
+    def _records(self, messages: Sequence[object]) -> list[ConsumedRecord]:
+        records: list[ConsumedRecord] = []
+        for message in messages:
+            error = message.error()  # type: ignore[attr-defined]
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer error", error=str(error))
+                    self._health.set_kafka(not error.fatal())
+                continue
+            records.append(ConsumedRecord.from_message(message))  # type: ignore[arg-type]
+        return records
+
+    def _handle(
+        self,
+        records: list[ConsumedRecord],
+        consumer: Consumer,
+        dead_letters: DeadLetterPublisher,
+        stop: threading.Event,
+    ) -> None:
+        """Process a batch until it is done; through outages, with consumption paused."""
+        delay = 0.05
+        paused: list[TopicPartition] = []
+        try:
+            while True:
+                # Records of partitions revoked meanwhile belong to another worker now.
+                records = [r for r in records if (r.topic, r.partition) in self._assigned]
+                if not records:
+                    return
+                try:
+                    self.process_batch(records, dead_letters)
+                except Exception as exc:
+                    if not _is_outage(exc):
+                        raise
+                    dependency = _dependency_of(exc)
+                    self._metrics.transient_errors.labels(dependency=dependency).inc()
+                    if dependency == "postgres":
+                        self._health.set_postgres(False)
+                    else:
+                        self._health.set_kafka(False)
+                    if not paused:
+                        paused = consumer.assignment()
+                        consumer.pause(paused)
+                        self._metrics.worker_paused.set(1)
+                        log.warning("dependency down; consumption paused", error=repr(exc))
+                    # Polling while paused keeps the group membership and serves rebalances.
+                    deadline = time.monotonic() + delay
+                    while time.monotonic() < deadline:
+                        if stop.is_set():
+                            raise
+                        self._health.beat()
+                        consumer.consume(1, timeout=min(0.1, delay))
+                    delay = min(delay * 2, MAX_OUTAGE_BACKOFF_S)
+                    continue
+                self._health.set_postgres(True)
+                self._health.set_kafka(True)
+                self._store_offsets(consumer, records)
+                return
+        finally:
+            if paused:
+                consumer.resume([tp for tp in paused if (tp.topic, tp.partition) in self._assigned])
+                self._metrics.worker_paused.set(0)
+                log.info("dependency back; consumption resumed")
+
+    # --- one batch (no consumer: also driven directly by tests) --------------------------------
+
+    def process_batch(
+        self, records: Sequence[ConsumedRecord], dead_letters: DeadLetterPublisher
+    ) -> None:
+        started = time.perf_counter()
+        inbound: list[Inbound] = []
+        for record in records:
+            try:
+                inbound.append(self.route(record))
+            except (DecodeError, RoutingError) as exc:
+                reason = exc.reason
+                inbound.extend(self._dead_letter(record, exc, reason, dead_letters))
+        try:
+            outcome = self._processor.process(inbound)
+        except Exception as exc:
+            if _is_outage(exc):
+                raise
+            log.exception("batch failed; isolating the failing message")
+            outcome = self._process_one_by_one(inbound, dead_letters)
+        for item in outcome.unknown_saga:
+            error = RoutingError("unknown_saga", f"no saga {item.envelope.saga_id} exists")
+            dead_letters.publish(
+                item.record, error, reason=error.reason, attempts=_attempts(item.record)
+            )
+            self._count(item.record.topic, "dead_lettered")
+        self._observe(records, inbound, outcome, time.perf_counter() - started)
+        self.batches += 1
+
+    def route(self, record: ConsumedRecord) -> Inbound:
+        accepted = self.routes.accepted.get(record.topic)
+        if accepted is None:
+            raise RoutingError("unexpected_topic", f"the worker does not consume {record.topic}")
+        message = self._codec.decode(record.topic, record.value, accepted=accepted)
+        message_id = record.header(h.MESSAGE_ID) or record.coordinates
+        if record.topic in self.routes.start_topics:
+            saga_id = self._registry.saga_id_for_start(message)
+            if saga_id is None:
+                raise RoutingError("not_a_start", f"{message.avro_name} starts no saga")
+            is_start = True
+        else:
+            saga_id = record.header(h.SAGA_ID) or (record.key or b"").decode("utf-8", "replace")
+            if not saga_id:
+                raise RoutingError("missing_saga_id", f"{record.coordinates} names no saga")
+            is_start = False
+        attempt = record.header(h.ATTEMPT)
+        envelope = Envelope(
+            message=message,
+            message_id=message_id,
+            saga_id=saga_id,
+            step=record.header(h.STEP),
+            attempt=int(attempt) if attempt and attempt.isdigit() else None,
+            correlation_id=record.header(h.CORRELATION_ID),
+            causation_id=record.header(h.CAUSATION_ID),
+            traceparent=record.header(h.TRACEPARENT),
+        )
+        return Inbound(record, envelope, is_start)
+
+    def _dead_letter(
+        self,
+        record: ConsumedRecord,
+        error: BaseException,
+        reason: str,
+        dead_letters: DeadLetterPublisher,
+    ) -> list[Inbound]:
+        """Dead-letter `record` (acknowledged before its offset is stored) and return the
+        message that parks its saga, when the record names one."""
+        dead = dead_letters.publish(record, error, reason=reason, attempts=_attempts(record))
+        self._count(record.topic, "dead_lettered")
+        self._metrics.dead_letters.labels(topic=record.topic, reason=reason).inc()
+        log.warning(
+            "message dead-lettered",
+            coordinates=record.coordinates,
+            dead_letter=f"{dead.topic}[{dead.partition}]@{dead.offset}",
+            reason=reason,
+            error=str(error),
+        )
+        saga_id = record.header(h.SAGA_ID)
+        if saga_id is None and record.topic in self.routes.start_topics:
+            return []  # a start that never started anything has no saga to park
+        if not saga_id:
+            return []
+        park = MessageDeadLettered(
+            saga_id=saga_id,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
+        envelope = Envelope(park, dead_letter_message_id(record), saga_id)
+        return [Inbound(record, envelope, is_start=False)]
+
+    def _process_one_by_one(
+        self, inbound: list[Inbound], dead_letters: DeadLetterPublisher
+    ) -> BatchOutcome:
+        total = BatchOutcome()
+        for item in inbound:
+            try:
+                outcome = self._processor.process([item])
+            except Exception as exc:
+                if _is_outage(exc):
+                    raise
+                failure = HandlingError(f"{type(exc).__name__}: {exc}")
+                failure.__cause__ = exc
+                failure.__traceback__ = exc.__traceback__
+                log.exception("message failed", coordinates=item.record.coordinates)
+                parking = self._dead_letter(item.record, failure, "handler_error", dead_letters)
+                try:
+                    outcome = self._processor.process(parking)
+                except Exception as park_error:
+                    if _is_outage(park_error):
+                        raise
+                    log.exception("could not park saga", saga_id=item.envelope.saga_id)
+                    continue
+            total.appended_events += outcome.appended_events
+            total.appended_streams += outcome.appended_streams
+            total.duplicates += outcome.duplicates
+            total.unknown_saga.extend(outcome.unknown_saga)
+            total.transitions.extend(outcome.transitions)
+        return total
+
+    # --- offsets, rebalances ------------------------------------------------------------------
+
+    def _store_offsets(self, consumer: Consumer, records: Sequence[ConsumedRecord]) -> None:
+        highest: dict[tuple[str, int], int] = {}
+        for record in records:
+            key = (record.topic, record.partition)
+            highest[key] = max(highest.get(key, -1), record.offset)
+        consumer.store_offsets(
+            offsets=[TopicPartition(t, p, offset + 1) for (t, p), offset in highest.items()]
+        )
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned.update((tp.topic, tp.partition) for tp in partitions)
+        self._health.set_assigned_partitions(len(self._assigned))
+        log.info("partitions assigned", count=len(partitions), total=len(self._assigned))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Commit what is stored now: the next owner starts exactly after our last durable batch.
+        try:
+            consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                log.warning("commit on revoke failed", error=str(exc))
+        self._forget(partitions)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._forget(partitions)
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
+        lost = {(tp.topic, tp.partition) for tp in partitions}
+        self._assigned -= lost
+        for partition in lost:
+            # Another worker may change these sagas next: a cached state would be stale.
+            self._cache.drop_partition(partition)
+        self._metrics.forget_partitions(lost)
+        self._health.set_assigned_partitions(len(self._assigned))
+        log.info("partitions revoked", count=len(partitions), total=len(self._assigned))
+
+    # --- housekeeping: projector, outbox relay, timers (leader only) ---------------------------
+
+    def _housekeeping(self, stop: threading.Event) -> None:
+        settings = self._settings
+        producer = Producer(producer_config(settings, client_id=f"{self._client_id}-outbox"))
+        relay = OutboxRelay(
+            self._store, self._checkpoints, producer, self._codec, metrics=self._metrics
+        )
+        timers = TimerPoller(settings.database_url, producer, self._codec, self._registry)
+        lease = LeaderLease(settings.database_url)
+        next_timer_poll = 0.0
+        try:
+            while not stop.is_set():
+                if not lease.holds():
+                    stop.wait(1.0)
+                    continue
+                try:
+                    busy = 0
+                    if self._projector_poll is not None:
+                        busy += self._projector_poll()
+                    busy += relay.poll()
+                    if time.monotonic() >= next_timer_poll:
+                        fired = timers.poll(self._clock())
+                        self._metrics.timers_fired.inc(fired)
+                        next_timer_poll = time.monotonic() + (0.0 if fired else 0.2)
+                        busy += fired
+                except Exception as exc:  # noqa: BLE001 - outages here are retried; bugs logged
+                    level = log.warning if _is_outage(exc) else log.error
+                    level("housekeeping failed; retrying", error=repr(exc))
+                    stop.wait(1.0)
+                    continue
+                if not busy:
+                    stop.wait(0.005)  # idle: poll the log again shortly (latency of commands)
+        finally:
+            producer.flush(30)
+            timers.close()
+            lease.release()
+
+    # --- metrics ------------------------------------------------------------------------------
+
+    def _count(self, topic: str, outcome: str) -> None:
+        self._metrics.messages_consumed.labels(topic=topic, outcome=outcome).inc()
+
+    def _observe(
+        self,
+        records: Sequence[ConsumedRecord],
+        inbound: Sequence[Inbound],
+        outcome: BatchOutcome,
+        seconds: float,
+    ) -> None:
+        metrics = self._metrics
+        metrics.batch_size.observe(len(records))
+        metrics.batch_duration.observe(seconds)
+        metrics.store_append_duration.observe(outcome.append_seconds)
+        metrics.events_appended.inc(outcome.appended_events)
+        if outcome.cache_hits:
+            metrics.state_cache.labels(result="hit").inc(outcome.cache_hits)
+        if outcome.cache_misses:
+            metrics.state_cache.labels(result="miss").inc(outcome.cache_misses)
+            metrics.replay_duration.observe(outcome.replay_seconds / outcome.cache_misses)
+        for item in inbound:
+            self._count(item.record.topic, "processed")
+        for transition in outcome.transitions:
+            if transition.before is None:
+                metrics.sagas_started.labels(saga_type=transition.saga_type).inc()
+            if transition.terminal:
+                metrics.sagas_finished.labels(
+                    saga_type=transition.saga_type, status=transition.after
+                ).inc()
+                if transition.after == "compensation_failed":
+                    metrics.compensation_failed.labels(saga_type=transition.saga_type).inc()
+                    log.error("saga compensation failed", saga_id=transition.saga_id, alert=True)
+
+
+def _is_outage(error: BaseException) -> bool:
+    return isinstance(
+        error,
+        RegistryUnavailableError | PublishError | DeadLetterError | psycopg.OperationalError,
+    ) or is_transient(error)
+
+
+def _dependency_of(error: BaseException) -> str:
+    if isinstance(error, RegistryUnavailableError):
+        return "registry"
+    if isinstance(error, psycopg.Error):
+        return "postgres"
+    return "kafka"
+
+
+def _attempts(record: ConsumedRecord) -> int:
+    value = record.header(h.DELIVERY_ATTEMPT)
+    return int(value) if value and value.isdigit() else 1

@@ -1,0 +1,142 @@
+"""The worker's batch core against the in-memory store: one append per batch, redelivery
+changes nothing, conflicts are replayed, unknown sagas are reported for dead-lettering."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from event_store.memory import InMemoryEventStore
+from orchestrator.messages import Message
+from orchestrator.runtime._cache import StateCache
+from orchestrator.runtime._processor import Inbound, SagaProcessor
+from orchestrator.runtime._record import ConsumedRecord
+from orchestrator.saga import Envelope, SagaInstance, SagaRegistry, saga_id_for
+from sagas.order_fulfilment import OrderFulfilment
+from sagas.order_messages import CreditReserved, InventoryReserved, PlaceOrder
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+_offsets = itertools.count()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+
+def record(topic: str, saga_id: str) -> ConsumedRecord:
+    return ConsumedRecord(topic, 0, next(_offsets), saga_id.encode(), b"", [], -1)
+
+
+def start(order_id: str) -> Inbound:
+    message = PlaceOrder(
+        order_id=order_id, customer_id="c1", sku="sku-1", quantity=1, amount_cents=100, address="x"
+    )
+    saga_id = saga_id_for("order_fulfilment", order_id)
+    envelope = Envelope(message=message, message_id=f"start-{order_id}", saga_id=saga_id)
+    return Inbound(record(OrderFulfilment.start_topic, saga_id), envelope, is_start=True)
+
+
+def reply(saga_id: str, message: Message, step: str, attempt: int, message_id: str) -> Inbound:
+    envelope = Envelope(message, message_id, saga_id, step=step, attempt=attempt)
+    return Inbound(record(OrderFulfilment.reply_topic, saga_id), envelope, is_start=False)
+
+
+@pytest.fixture
+def store() -> InMemoryEventStore:
+    return InMemoryEventStore()
+
+
+def processor(
+    store: InMemoryEventStore, cache: StateCache[SagaInstance] | None = None
+) -> SagaProcessor:
+    registry = SagaRegistry([OrderFulfilment])
+    return SagaProcessor(registry, store, cache or StateCache(1000), Clock())
+
+
+def event_types(store: InMemoryEventStore, saga_id: str) -> list[str]:
+    return [e.event_type for e in store.read_stream(saga_id)]
+
+
+def test_a_batch_of_starts_is_one_append_per_saga_with_the_first_command(
+    store: InMemoryEventStore,
+) -> None:
+    outcome = processor(store).process([start("o1"), start("o2"), start("o3")])
+    assert outcome.appended_streams == 3
+    for order in ("o1", "o2", "o3"):
+        types = event_types(store, saga_id_for("order_fulfilment", order))
+        assert types[0] == "SagaStarted"
+        assert "CommandIssued" in types
+    assert len(store.read_all(0, 1000)) == outcome.appended_events
+
+
+def test_redelivered_messages_change_nothing(store: InMemoryEventStore) -> None:
+    worker = processor(store)
+    first = start("o1")
+    worker.process([first])
+    saga_id = first.envelope.saga_id
+    before = store.read_stream(saga_id)
+    credit = reply(
+        saga_id, CreditReserved(order_id="o1", reservation_id="r1"), "reserve_credit", 1, "m1"
+    )
+    worker.process([credit])
+    after_reply = store.read_stream(saga_id)
+    assert len(after_reply) > len(before)
+    # Redelivery of both, through a fresh worker (no cache: state replayed from the store).
+    outcome = processor(store).process([first, credit])
+    assert store.read_stream(saga_id) == after_reply
+    assert outcome.duplicates == 2
+    assert outcome.appended_events == 0
+
+
+def test_a_stale_cache_conflicts_and_is_replayed(store: InMemoryEventStore) -> None:
+    stale_worker = processor(store, StateCache(1000))
+    first = start("o1")
+    saga_id = first.envelope.saga_id
+    credit = CreditReserved(order_id="o1", reservation_id="r1")
+    # Cached under the reply topic's partition, now waiting for inventory.
+    stale_worker.process([first, reply(saga_id, credit, "reserve_credit", 1, "m1")])
+    # Another worker advances the saga behind this worker's cache.
+    inventory = InventoryReserved(order_id="o1", reservation_id="i1")
+    processor(store).process([reply(saga_id, inventory, "reserve_inventory", 1, "m2")])
+    version_after_other = len(store.read_stream(saga_id))
+    outcome = stale_worker.process([reply(saga_id, credit, "reserve_credit", 1, "m3")])
+    assert outcome.cache_hits == 1
+    assert outcome.conflict_rounds == 1
+    events = store.read_stream(saga_id)
+    assert [e.version for e in events] == list(range(1, len(events) + 1))
+    # The late duplicate is recorded as ignored on top of the other worker's events.
+    assert len(events) == version_after_other + 1
+    assert events[-1].event_type == "ReplyIgnored"
+
+
+def test_a_second_start_for_the_same_business_key_is_ignored(store: InMemoryEventStore) -> None:
+    processor(store).process([start("o1")])
+    saga_id = saga_id_for("order_fulfilment", "o1")
+    again = start("o1")
+    again = Inbound(again.record, Envelope(again.envelope.message, "start-o1-again", saga_id), True)
+    outcome = processor(store).process([again])  # fresh cache: assumes new, conflicts, replays
+    assert outcome.conflict_rounds == 1
+    assert event_types(store, saga_id).count("SagaStarted") == 1
+    assert event_types(store, saga_id)[-1] == "ReplyIgnored"
+
+
+def test_replies_for_sagas_that_do_not_exist_are_reported(store: InMemoryEventStore) -> None:
+    ghost = saga_id_for("order_fulfilment", "never-started")
+    orphan = reply(
+        ghost, CreditReserved(order_id="x", reservation_id="r"), "reserve_credit", 1, "m9"
+    )
+    outcome = processor(store).process([orphan])
+    assert outcome.unknown_saga == [orphan]
+    assert store.read_stream(ghost) == []
+
+
+def test_transitions_report_lifecycle_changes(store: InMemoryEventStore) -> None:
+    outcome = processor(store).process([start("o1")])
+    assert [(t.before, t.after) for t in outcome.transitions] == [(None, "running")]
