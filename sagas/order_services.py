@@ -21,6 +21,7 @@ from orchestrator.codec import Codec
 from orchestrator.config import Settings
 from orchestrator.messages import Message
 from orchestrator.participant import CommandContext, Inbox, Participant
+from orchestrator.saga import Saga
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_messages import (
     CreditRejected,
@@ -83,12 +84,15 @@ def order_service(
     codec: Codec,
     inbox: Inbox,
     behaviour: Behaviour,
+    saga: type[Saga] = OrderFulfilment,
 ) -> Participant:
-    """One simulated service of the order saga as a Participant, ready to `run`."""
+    """One simulated service of the order saga as a Participant, ready to `run`.
+
+    `saga` may be a variant of OrderFulfilment with other topics (tests isolate runs so)."""
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
     participant = Participant(service, settings=settings, codec=codec, inbox=inbox)
-    steps = OrderFulfilment.definition.steps
+    steps = saga.definition.steps
     step_name = {"credit": "reserve_credit", "inventory": "reserve_inventory"}.get(
         service, "schedule_shipment"
     )

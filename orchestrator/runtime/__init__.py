@@ -2,6 +2,14 @@
 
 from orchestrator.runtime._app import App, build_codec, load_sagas
 from orchestrator.runtime._dead_letters import DeadLetter, DeadLetterError, DeadLetterPublisher
+from orchestrator.runtime._dlq import (
+    DeadLetterNotFoundError,
+    DeadLetterView,
+    Redrive,
+    read_dead_letters,
+    read_one,
+    redrive,
+)
 from orchestrator.runtime._processor import BatchOutcome, Inbound, SagaProcessor
 from orchestrator.runtime._record import ConsumedRecord
 from orchestrator.runtime._relay import LeaderLease, OutboxRelay, TimerPoller
@@ -14,10 +22,13 @@ __all__ = [
     "ConsumedRecord",
     "DeadLetter",
     "DeadLetterError",
+    "DeadLetterNotFoundError",
     "DeadLetterPublisher",
+    "DeadLetterView",
     "Inbound",
     "LeaderLease",
     "OutboxRelay",
+    "Redrive",
     "Routes",
     "SagaProcessor",
     "TimerPoller",
@@ -27,4 +38,7 @@ __all__ = [
     "dead_letter_topic",
     "ensure_topics",
     "load_sagas",
+    "read_dead_letters",
+    "read_one",
+    "redrive",
 ]
