@@ -71,6 +71,9 @@ CREATE TABLE IF NOT EXISTS {table} (
 """
 
 
+_DDL_LOCK = "participant_inbox_ddl"
+
+
 def _headers_to_json(headers: Headers) -> str:
     return json.dumps([[k, base64.b64encode(v).decode()] for k, v in headers])
 
@@ -145,7 +148,12 @@ class PostgresInbox:
     def _connection(self) -> Connection:
         if self._conn is None or self._conn.closed:
             conn = psycopg.connect(self._conninfo, autocommit=True)
-            conn.execute(sql.SQL(_DDL).format(table=self._table))
+            # CREATE TABLE IF NOT EXISTS is not safe against itself: two inboxes starting at
+            # once (the three services of `sagactl participant`) can both try to create the
+            # table, and one fails on pg_type's unique index. Serialise them.
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_DDL_LOCK])
+                conn.execute(sql.SQL(_DDL).format(table=self._table))
             self._conn = conn
         return self._conn
 
