@@ -366,6 +366,83 @@ class World:
         )
         return records
 
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None,
+        headers: list[tuple[str, str | bytes]],
+        partition: int | None = None,
+    ) -> tuple[int, int]:
+        """Produce one record and wait for the broker: its (partition, offset)."""
+        delivered: list[Any] = []
+        kwargs: dict[str, Any] = {} if partition is None else {"partition": partition}
+        self.producer.produce(
+            topic,
+            key=key,
+            value=value,
+            headers=headers,
+            on_delivery=lambda err, msg: delivered.append(err or msg),
+            **kwargs,
+        )
+        assert self.producer.flush(30) == 0, f"{topic}: not acknowledged"
+        assert delivered, f"{topic}: no delivery report"
+        message = delivered[0]
+        assert not hasattr(message, "code"), f"{topic}: delivery failed: {message}"
+        return message.partition(), message.offset()
+
+    def committed_lag(self, topics: list[str]) -> dict[tuple[str, int], int]:
+        """High watermark minus the worker group's committed offset, per partition that has
+        records (a partition without a commit counts from its low watermark)."""
+        probe = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": self.settings.consumer_group,  # never subscribes: reads commits only
+                "enable.auto.commit": False,
+            }
+        )
+        try:
+            lag: dict[tuple[str, int], int] = {}
+            for topic in topics:
+                metadata = probe.list_topics(topic, timeout=10).topics[topic]
+                partitions = [TopicPartition(topic, p) for p in metadata.partitions]
+                for tp in probe.committed(partitions, timeout=10):
+                    low, high = probe.get_watermark_offsets(tp, timeout=10)
+                    position = tp.offset if tp.offset >= 0 else low
+                    if high > low:
+                        lag[(topic, tp.partition)] = high - position
+            return lag
+        finally:
+            probe.close()
+
+    def wait_committed(self, topics: list[str], timeout: float = 30.0) -> None:
+        """Until the worker group has committed everything on `topics`: a barrier proving
+        that every record there was consumed and its batch settled."""
+        deadline = time.monotonic() + timeout
+        while True:
+            behind = {tp: n for tp, n in self.committed_lag(topics).items() if n}
+            if not behind:
+                return
+            self.check_alive()
+            assert time.monotonic() < deadline, f"offsets not committed after {timeout}s: {behind}"
+            time.sleep(0.3)
+
+    def wait_events(
+        self, saga_id: str, ready: Callable[[list[EventRow]], bool], what: str, timeout: float = 30
+    ) -> list[EventRow]:
+        """Poll one stream until `ready(rows)`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.events([saga_id])
+            if ready(rows):
+                return rows
+            self.check_alive()
+            assert time.monotonic() < deadline, (
+                f"{saga_id}: no {what} within {timeout}s; events: {[r.event_type for r in rows]}"
+            )
+            time.sleep(0.1)
+
     # --- teardown ----------------------------------------------------------------------------
 
     def stop_threads(self) -> list[str]:
