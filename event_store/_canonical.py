@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,15 +60,17 @@ def normalise_json(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
+# Built once: json.dumps with non-default options constructs a new encoder on every call,
+# which on the append path cost as much as the encoding itself.
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+
+
 def canonical_json(value: Any) -> str:
     """The canonical JSON text of `value` (see the module docstring)."""
-    return json.dumps(
-        normalise_json(value),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
+    return _ENCODER.encode(normalise_json(value))
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -78,7 +80,7 @@ def format_timestamp(moment: datetime) -> str:
 
 
 def _json_string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    return _encode_string(text)
 
 
 class StreamCanon:

@@ -81,6 +81,7 @@ class PostgresEventStore:
             max_size=pool_max_size,
             timeout=pool_timeout,
             kwargs=options,
+            configure=sql.configure_connection,
             # A connection idle across a server restart is dead; find out before using it.
             check=ConnectionPool.check_connection,
             name="event-store",
@@ -143,7 +144,7 @@ class PostgresEventStore:
         return self._with_connection(
             lambda conn: [
                 sql.recorded_event(row)
-                for row in conn.execute(sql.READ_STREAM_SQL, params).fetchall()
+                for row in conn.execute(sql.READ_STREAM_SQL, params, binary=True).fetchall()
             ]
         )
 
@@ -154,7 +155,7 @@ class PostgresEventStore:
         return self._with_connection(
             lambda conn: [
                 sql.recorded_event(row)
-                for row in conn.execute(sql.READ_STREAM_UNTIL_SQL, params).fetchall()
+                for row in conn.execute(sql.READ_STREAM_UNTIL_SQL, params, binary=True).fetchall()
             ]
         )
 
@@ -171,6 +172,15 @@ class PostgresEventStore:
         check_read_all_args(after_position, limit)
         return self._with_connection(lambda conn: sql.read_all(conn, after_position, limit))
 
+    def wait_until_readable(self, timeout: float = 30.0) -> bool:
+        """Wait until read_all can return every event committed before this call.
+
+        read_all withholds events while any older transaction on the server is still open (that
+        is what makes it gap-safe); a tool or test that must read its own writes back through
+        read_all waits here first. False if the wait timed out.
+        """
+        return self._with_connection(lambda conn: sql.wait_for_horizon(conn, timeout))
+
     # -- verifying ---------------------------------------------------------------------------
 
     def verify(self, stream_id: str | None = None) -> VerifyReport:
@@ -186,6 +196,7 @@ class PostgresEventStore:
                     rows = conn.execute(
                         sql.READ_STREAM_SQL,
                         {"stream_id": stream_id, "from_version": 1, "to_version": MAX_VERSION},
+                        binary=True,
                     ).fetchall()
                     report = verify_events(sql.recorded_event(row) for row in rows)
                 tails = _truncated_tails(conn, stream_id)

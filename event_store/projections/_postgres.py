@@ -137,6 +137,7 @@ class PostgresProjector:
             self._conn = psycopg.connect(
                 self._conninfo, autocommit=True, application_name="saga-projector"
             )
+            sql.configure_connection(self._conn)
         return self._conn
 
     def close(self) -> None:
@@ -193,6 +194,8 @@ class TableChange:
 @dataclass(frozen=True, slots=True)
 class RebuildReport:
     dry_run: bool
+    # False when a long transaction elsewhere kept recent events out of reach (see rebuild).
+    horizon_reached: bool
     events_replayed: int
     checkpoint: int
     saga_instances: TableChange
@@ -216,9 +219,21 @@ def _compare(before: dict[Any, Any], after: dict[Any, Any]) -> TableChange:
     )
 
 
-def rebuild(owner_conninfo: str, *, dry_run: bool = False, batch_size: int = 1000) -> RebuildReport:
+def rebuild(
+    owner_conninfo: str,
+    *,
+    dry_run: bool = False,
+    batch_size: int = 1000,
+    horizon_timeout: float = 30.0,
+) -> RebuildReport:
     """Recreate `saga_instances` and `timers` from the events alone (as the owner role, which
-    may TRUNCATE). With `dry_run`, report the differences and change nothing."""
+    may TRUNCATE). With `dry_run`, report the differences and change nothing.
+
+    First waits (up to `horizon_timeout` seconds) until every event committed before the call
+    is readable by the gap-safe read_all; if a long transaction elsewhere on the server holds
+    the horizon back longer, the rebuild stops at the horizon (`horizon_reached` is False) and
+    the live projector folds the rest later.
+    """
 
     def instance_key(row: tuple[Any, ...]) -> Any:
         return row[0]
@@ -226,33 +241,36 @@ def rebuild(owner_conninfo: str, *, dry_run: bool = False, batch_size: int = 100
     def timer_key_of(row: tuple[Any, ...]) -> Any:
         return (row[0], row[1])
 
-    with (
-        psycopg.connect(owner_conninfo, autocommit=True) as conn,
-        conn.transaction() as transaction,
-    ):
-        _lock_checkpoint(conn)
-        instances_before = _snapshot(conn, "saga_instances", _INSTANCE_COLUMNS, instance_key)
-        timers_before = _snapshot(conn, "timers", _TIMER_COLUMNS, timer_key_of)
-        conn.execute("TRUNCATE saga_instances, timers")
-        replayed = 0
-        position = 0
-        while events := _project_page(conn, position, batch_size):
-            replayed += len(events)
-            position = events[-1].position
-        # An empty log leaves the checkpoint where the page loop never moved it.
-        conn.execute(_MOVE_CHECKPOINT, [position, PROJECTOR_NAME])
-        report = RebuildReport(
-            dry_run=dry_run,
-            events_replayed=replayed,
-            checkpoint=position,
-            saga_instances=_compare(
-                instances_before,
-                _snapshot(conn, "saga_instances", _INSTANCE_COLUMNS, instance_key),
-            ),
-            timers=_compare(timers_before, _snapshot(conn, "timers", _TIMER_COLUMNS, timer_key_of)),
-        )
-        if dry_run:
-            raise psycopg.Rollback(transaction)
+    with psycopg.connect(owner_conninfo, autocommit=True) as conn:
+        sql.configure_connection(conn)
+        horizon_reached = sql.wait_for_horizon(conn, horizon_timeout)
+        with conn.transaction() as transaction:
+            _lock_checkpoint(conn)
+            instances_before = _snapshot(conn, "saga_instances", _INSTANCE_COLUMNS, instance_key)
+            timers_before = _snapshot(conn, "timers", _TIMER_COLUMNS, timer_key_of)
+            conn.execute("TRUNCATE saga_instances, timers")
+            replayed = 0
+            position = 0
+            while events := _project_page(conn, position, batch_size):
+                replayed += len(events)
+                position = events[-1].position
+            # An empty log leaves the checkpoint where the page loop never moved it.
+            conn.execute(_MOVE_CHECKPOINT, [position, PROJECTOR_NAME])
+            report = RebuildReport(
+                dry_run=dry_run,
+                horizon_reached=horizon_reached,
+                events_replayed=replayed,
+                checkpoint=position,
+                saga_instances=_compare(
+                    instances_before,
+                    _snapshot(conn, "saga_instances", _INSTANCE_COLUMNS, instance_key),
+                ),
+                timers=_compare(
+                    timers_before, _snapshot(conn, "timers", _TIMER_COLUMNS, timer_key_of)
+                ),
+            )
+            if dry_run:
+                raise psycopg.Rollback(transaction)
     return report
 
 

@@ -25,6 +25,10 @@ class TestPostgresEventStore(EventStoreContract):
         with PostgresEventStore(clean_db.app, max_payload_bytes=MAX_PAYLOAD) as store:
             yield store
 
+    def settle(self, store: EventStore) -> None:
+        assert isinstance(store, PostgresEventStore)
+        assert store.wait_until_readable(), "another transaction held read_all back for 30 s"
+
 
 @pytest.fixture
 def pg_store(clean_db: ScratchDb) -> Iterator[PostgresEventStore]:

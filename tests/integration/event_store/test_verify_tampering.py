@@ -115,6 +115,7 @@ def test_events_removed_from_a_streams_end_are_caught_by_the_projection(
                 NewEvent("SagaCompleted", {}),
             ],
         )
+        assert store.wait_until_readable()
         with PostgresProjector(fresh_db.app) as projector:
             assert projector.catch_up() == 3
         tamper(fresh_db, "DELETE FROM events WHERE stream_id = 'saga-1' AND version = 3")
