@@ -40,7 +40,7 @@ from orchestrator.runtime._cache import StateCache
 from orchestrator.runtime._dead_letters import DeadLetterError, DeadLetterPublisher
 from orchestrator.runtime._kafka_config import admin_config, consumer_config, producer_config
 from orchestrator.runtime._processor import BatchOutcome, Inbound, SagaProcessor
-from orchestrator.runtime._record import ConsumedRecord
+from orchestrator.runtime._record import ConsumedRecord, consume_batch
 from orchestrator.runtime._relay import LeaderLease, OutboxRelay, PublishError, TimerPoller
 from orchestrator.runtime._retry import is_transient
 from orchestrator.runtime._topics import TopicSpec, ensure_topics, with_dead_letters
@@ -189,7 +189,7 @@ class Worker:
         try:
             while not stop.is_set():
                 self._health.beat()
-                messages = consumer.consume(settings.batch_max_messages, timeout=wait_s)
+                messages = consume_batch(consumer, settings.batch_max_messages, wait_s)
                 records = self._records(messages)
                 if records:
                     self._handle(records, consumer, dead_letters, stop)
@@ -286,6 +286,10 @@ class Worker:
             log.exception("batch failed; isolating the failing message")
             outcome = self._process_one_by_one(inbound, dead_letters)
         for item in outcome.unknown_saga:
+            if isinstance(item.envelope.message, MessageDeadLettered):
+                # The parking message of a record dead-lettered above, for a saga that does
+                # not exist: the record is in its dead-letter topic already, once is enough.
+                continue
             error = RoutingError("unknown_saga", f"no saga {item.envelope.saga_id} exists")
             dead_letters.publish(
                 item.record, error, reason=error.reason, attempts=_attempts(item.record)
