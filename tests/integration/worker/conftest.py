@@ -272,6 +272,12 @@ class World:
                 )
             time.sleep(0.2)
 
+    def lifecycle(self, saga_id: str) -> str | None:
+        """The saga's status as the worker itself sees it: replayed from its events."""
+        with PostgresEventStore(self.app_url) as store:
+            instance = self.registry.replay(store.read_stream(saga_id))
+        return None if instance is None else instance.lifecycle
+
     def events(self, saga_ids: list[str] | None = None) -> list[EventRow]:
         with psycopg.connect(self.app_url, autocommit=True) as conn:
             query = "SELECT stream_id, version, event_type, data, metadata FROM events"
