@@ -12,6 +12,7 @@ from orchestrator.config import Settings
 from orchestrator.observability import configure_logging, configure_tracing
 from orchestrator.participant import PostgresInbox
 from orchestrator.runtime import App, Worker
+from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_services import EFFECTS_DDL, SERVICES, Behaviour, order_service
 
 
@@ -63,12 +64,24 @@ def participant(
     app = App.from_settings(settings)
     stop = stop_on_signals()
     behaviour = Behaviour(failure_rate=failure_rate, silence_rate=silence_rate, seed=seed)
+    # The services serve the order saga SAGA_SAGAS names (a variant with its own topics, in
+    # tests and benchmarks), not necessarily the stock OrderFulfilment.
+    orders = [
+        d.saga_class for d in app.registry.definitions if issubclass(d.saga_class, OrderFulfilment)
+    ]
+    if not orders:
+        raise click.UsageError("SAGA_SAGAS names no order-fulfilment saga for these services")
     inboxes = [PostgresInbox(settings.participant_database_url, consumer=name) for name in services]
     _create_effects_table(settings.participant_database_url)
     threads = [
         threading.Thread(
             target=order_service(
-                name, settings=settings, codec=app.codec, inbox=inbox, behaviour=behaviour
+                name,
+                settings=settings,
+                codec=app.codec,
+                inbox=inbox,
+                behaviour=behaviour,
+                saga=orders[0],
             ).run,
             args=(stop,),
             name=f"participant-{name}",

@@ -48,7 +48,9 @@ class InboxTransaction(Protocol):
         """A savepoint around one handler call: a failing handler undoes only its own writes."""
         ...
 
-    def record(self, message_id: str, reply: StoredReply | None) -> None: ...
+    def record(self, handled: Sequence[tuple[str, StoredReply | None]]) -> None:
+        """Mark these command ids handled, each with the reply it was answered with."""
+        ...
 
 
 class Inbox(Protocol):
@@ -119,21 +121,28 @@ class _PostgresTransaction:
         with self._conn.transaction():  # nested: a SAVEPOINT
             yield
 
-    def record(self, message_id: str, reply: StoredReply | None) -> None:
-        self._conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (consumer, message_id, reply_topic, reply_key, reply_value, "
-                "reply_headers) VALUES (%s, %s, %s, %s, %s, %s)"
-            ).format(self._table),
-            (
-                self._consumer,
-                message_id,
-                reply.topic if reply else None,
-                reply.key if reply else None,
-                reply.value if reply else None,
-                _headers_to_json(reply.headers) if reply else None,
-            ),
-        )
+    def record(self, handled: Sequence[tuple[str, StoredReply | None]]) -> None:
+        if not handled:
+            return
+        with self._conn.cursor() as cursor:
+            # executemany pipelines the rows: one round trip for the batch, not one per row.
+            cursor.executemany(
+                sql.SQL(
+                    "INSERT INTO {} (consumer, message_id, reply_topic, reply_key, reply_value, "
+                    "reply_headers) VALUES (%s, %s, %s, %s, %s, %s)"
+                ).format(self._table),
+                [
+                    (
+                        self._consumer,
+                        message_id,
+                        reply.topic if reply else None,
+                        reply.key if reply else None,
+                        reply.value if reply else None,
+                        _headers_to_json(reply.headers) if reply else None,
+                    )
+                    for message_id, reply in handled
+                ],
+            )
 
 
 class PostgresInbox:
@@ -161,7 +170,9 @@ class PostgresInbox:
     def transaction(self) -> Iterator[InboxTransaction]:
         conn = self._connection()
         try:
-            with conn.transaction():
+            # Pipeline mode: the handlers' writes and the inbox rows go out without waiting
+            # for each result; the commit is the only synchronous round trip.
+            with conn.transaction(), conn.pipeline():
                 yield _PostgresTransaction(conn, self._consumer, self._table)
         except psycopg.OperationalError:
             # A broken connection is replaced on next use; the caller retries the batch.
@@ -192,8 +203,8 @@ class _MemoryTransaction:
     def handling(self) -> Iterator[None]:
         yield
 
-    def record(self, message_id: str, reply: StoredReply | None) -> None:
-        self.pending[message_id] = reply
+    def record(self, handled: Sequence[tuple[str, StoredReply | None]]) -> None:
+        self.pending.update(handled)
 
 
 class MemoryInbox:

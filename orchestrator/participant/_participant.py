@@ -31,10 +31,10 @@ from orchestrator import headers as h
 from orchestrator.codec import Codec, DecodeError, RegistryUnavailableError
 from orchestrator.config import Settings
 from orchestrator.messages import Message
-from orchestrator.participant._inbox import Connection, Inbox, StoredReply
+from orchestrator.participant._inbox import Connection, Inbox, InboxTransaction, StoredReply
 from orchestrator.runtime._dead_letters import DeadLetterPublisher
 from orchestrator.runtime._kafka_config import consumer_config, producer_config
-from orchestrator.runtime._record import ConsumedRecord, Headers
+from orchestrator.runtime._record import ConsumedRecord, Headers, consume_batch
 from orchestrator.runtime._retry import is_transient
 
 log = structlog.get_logger(__name__)
@@ -67,6 +67,10 @@ class _Registration:
     command: type[Message]
     topic: str
     handler: Handler
+
+
+class _HandlerRaisedError(Exception):
+    """Internal: a handler raised on the fast path; the batch is retried command by command."""
 
 
 class HandlerFailedError(Exception):
@@ -125,42 +129,77 @@ class Participant:
     def handle_batch(
         self, commands: Sequence[tuple[ConsumedRecord, _Registration, Message]]
     ) -> tuple[list[StoredReply], list[tuple[ConsumedRecord, BaseException]]]:
-        """Run handlers for new commands in one inbox transaction. Returns the replies to send
-        (new and re-sent) and the commands whose handler failed on every attempt."""
+        """Run handlers for new commands and mark them handled, in one inbox transaction.
+
+        Returns the replies to send (new and re-sent) and the commands whose handler failed on
+        every attempt. Fast path: the whole batch in one transaction without savepoints. If a
+        handler raises, that transaction rolls back whole (its writes with it) and the batch
+        runs again one command per transaction, where failures are retried and isolated.
+        """
+        try:
+            with self._inbox.transaction() as tx:
+                return self._handle(tx, commands, isolate=False)
+        except _HandlerRaisedError:
+            log.info("a handler failed; isolating the batch's commands", participant=self.name)
         replies: list[StoredReply] = []
         failed: list[tuple[ConsumedRecord, BaseException]] = []
-        with self._inbox.transaction() as tx:
-            ids = [_message_id(record) for record, _, _ in commands]
-            seen = tx.seen(ids)
-            handled_now: set[str] = set()
-            for (record, registration, message), message_id in zip(commands, ids, strict=True):
-                if message_id in seen or message_id in handled_now:
-                    stored = seen.get(message_id)
-                    if stored is not None:
-                        replies.append(stored)
-                    continue
-                context = CommandContext(
-                    message_id=message_id,
-                    saga_id=record.header(h.SAGA_ID) or (record.key or b"").decode(),
-                    saga_type=record.header(h.SAGA_TYPE),
-                    step=record.header(h.STEP),
-                    attempt=_int_or_none(record.header(h.ATTEMPT)),
-                    connection=tx.connection,
-                    record=record,
-                )
+        for command in commands:
+            with self._inbox.transaction() as tx:
+                sent, lost = self._handle(tx, [command], isolate=True)
+            replies.extend(sent)
+            failed.extend(lost)
+        return replies, failed
+
+    def _handle(
+        self,
+        tx: InboxTransaction,
+        commands: Sequence[tuple[ConsumedRecord, _Registration, Message]],
+        *,
+        isolate: bool,
+    ) -> tuple[list[StoredReply], list[tuple[ConsumedRecord, BaseException]]]:
+        replies: list[StoredReply] = []
+        failed: list[tuple[ConsumedRecord, BaseException]] = []
+        ids = [_message_id(record) for record, _, _ in commands]
+        seen = tx.seen(ids)
+        handled: dict[str, StoredReply | None] = {}
+        for (record, registration, message), message_id in zip(commands, ids, strict=True):
+            if message_id in seen or message_id in handled:
+                stored = seen.get(message_id)
+                if stored is not None:
+                    replies.append(stored)
+                continue
+            context = CommandContext(
+                message_id=message_id,
+                saga_id=record.header(h.SAGA_ID) or (record.key or b"").decode(),
+                saga_type=record.header(h.SAGA_TYPE),
+                step=record.header(h.STEP),
+                attempt=_int_or_none(record.header(h.ATTEMPT)),
+                connection=tx.connection,
+                record=record,
+            )
+            if isolate:
                 outcome = self._run_handler(tx, registration, message, context)
                 if isinstance(outcome, BaseException):
                     failed.append((record, outcome))
                     continue
-                reply = None if outcome is None else self._reply(record, context, outcome)
-                tx.record(message_id, reply)
-                handled_now.add(message_id)
-                if reply is not None:
-                    replies.append(reply)
+            else:
+                try:
+                    outcome = registration.handler(message, context)
+                except Exception as exc:
+                    raise _HandlerRaisedError from exc
+            reply = None if outcome is None else self._reply(record, context, outcome)
+            handled[message_id] = reply
+            if reply is not None:
+                replies.append(reply)
+        tx.record(list(handled.items()))
         return replies, failed
 
     def _run_handler(
-        self, tx: Any, registration: _Registration, message: Message, context: CommandContext
+        self,
+        tx: InboxTransaction,
+        registration: _Registration,
+        message: Message,
+        context: CommandContext,
     ) -> Message | BaseException | None:
         last: BaseException | None = None
         for attempt in range(1, self._handler_attempts + 1):
@@ -217,7 +256,7 @@ class Participant:
         log.info("participant running", participant=self.name, topics=self.topics)
         try:
             while not stop.is_set():
-                messages = consumer.consume(self._batch_max, timeout=0.1)
+                messages = consume_batch(consumer, self._batch_max, 0.1)
                 records = []
                 for message in messages:
                     error = message.error()

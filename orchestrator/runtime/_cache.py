@@ -1,7 +1,10 @@
-"""Bounded cache of saga states, partitioned like the consumer's assignment.
+"""Bounded LRU cache of saga states, keyed by saga id.
 
-A miss costs one replay from the event store, never a wrong answer: entries are dropped when a
-partition is revoked (another worker may change those sagas next) and when an append conflicts.
+A saga's messages arrive on two topics (its start topic and its reply topic), so its entry
+remembers the partition it was last seen on; revoking that partition drops it (another worker
+may change the saga next). A stale entry can still happen (the reply partition moved here from
+a worker that advanced the saga) and costs one conflict and a replay, never a wrong answer: every
+append carries the version the state was folded to (optimistic concurrency).
 """
 
 from __future__ import annotations
@@ -10,49 +13,43 @@ from collections import OrderedDict
 from typing import Generic, TypeVar
 
 StateT = TypeVar("StateT")
+Partition = tuple[str, int]
 
 
 class StateCache(Generic[StateT]):
     def __init__(self, max_entries: int) -> None:
         self._max_entries = max_entries
-        self._partitions: dict[tuple[str, int], OrderedDict[str, StateT]] = {}
-        self._size = 0
+        self._entries: OrderedDict[str, tuple[Partition, StateT]] = OrderedDict()
+        self._by_partition: dict[Partition, set[str]] = {}
 
     def __len__(self) -> int:
-        return self._size
+        return len(self._entries)
 
-    def get(self, partition: tuple[str, int], stream_id: str) -> StateT | None:
-        entries = self._partitions.get(partition)
-        if entries is None:
+    def get(self, saga_id: str) -> StateT | None:
+        entry = self._entries.get(saga_id)
+        if entry is None:
             return None
-        entry = entries.get(stream_id)
-        if entry is not None:
-            entries.move_to_end(stream_id)
-        return entry
+        self._entries.move_to_end(saga_id)
+        return entry[1]
 
-    def put(self, partition: tuple[str, int], stream_id: str, entry: StateT) -> None:
+    def put(self, partition: Partition, saga_id: str, state: StateT) -> None:
         if self._max_entries == 0:
             return
-        entries = self._partitions.setdefault(partition, OrderedDict())
-        if stream_id not in entries:
-            self._size += 1
-        entries[stream_id] = entry
-        entries.move_to_end(stream_id)
-        while self._size > self._max_entries:
-            self._evict_one()
+        previous = self._entries.get(saga_id)
+        if previous is not None and previous[0] != partition:
+            self._by_partition[previous[0]].discard(saga_id)
+        self._entries[saga_id] = (partition, state)
+        self._entries.move_to_end(saga_id)
+        self._by_partition.setdefault(partition, set()).add(saga_id)
+        while len(self._entries) > self._max_entries:
+            evicted, (where, _) = self._entries.popitem(last=False)
+            self._by_partition[where].discard(evicted)
 
-    def discard(self, partition: tuple[str, int], stream_id: str) -> None:
-        entries = self._partitions.get(partition)
-        if entries is not None and entries.pop(stream_id, None) is not None:
-            self._size -= 1
+    def discard(self, saga_id: str) -> None:
+        entry = self._entries.pop(saga_id, None)
+        if entry is not None:
+            self._by_partition[entry[0]].discard(saga_id)
 
-    def drop_partition(self, partition: tuple[str, int]) -> None:
-        entries = self._partitions.pop(partition, None)
-        if entries is not None:
-            self._size -= len(entries)
-
-    def _evict_one(self) -> None:
-        # Evict from the fullest partition: keeps small partitions warm under skewed load.
-        fullest = max(self._partitions.values(), key=len)
-        fullest.popitem(last=False)
-        self._size -= 1
+    def drop_partition(self, partition: Partition) -> None:
+        for saga_id in self._by_partition.pop(partition, set()):
+            self._entries.pop(saga_id, None)

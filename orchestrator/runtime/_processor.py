@@ -140,7 +140,7 @@ class SagaProcessor:
             conflicts = set(result.conflicts) if result else set()
             for saga_id, plan in plans.items():
                 if saga_id in conflicts:
-                    self._cache.discard(plan.partition, saga_id)
+                    self._cache.discard(saga_id)
                     continue
                 self._settle(
                     saga_id, plan, result.appended.get(saga_id) if result else None, outcome
@@ -158,7 +158,7 @@ class SagaProcessor:
         if appended is not None and appended.deduplicated:
             # The store already held this batch's last message for the stream: our state was
             # stale. Nothing was written; forget the state so the next message replays it.
-            self._cache.discard(plan.partition, saga_id)
+            self._cache.discard(saga_id)
             return
         if plan.events:
             outcome.appended_streams += 1
@@ -180,9 +180,8 @@ class SagaProcessor:
     def _load(
         self, saga_id: str, group: list[Inbound], outcome: BatchOutcome, *, use_cache: bool
     ) -> SagaInstance | None:
-        partition = group[-1].partition
         if use_cache:
-            cached = self._cache.get(partition, saga_id)
+            cached = self._cache.get(saga_id)
             if cached is not None:
                 outcome.cache_hits += 1
                 return cached

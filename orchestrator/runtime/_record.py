@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from confluent_kafka import Message
+from confluent_kafka import Consumer, Message
 
 Headers = list[tuple[str, bytes]]
 
@@ -54,3 +54,18 @@ def _as_bytes(value: str | bytes | None) -> bytes | None:
     if value is None or isinstance(value, bytes):
         return value
     return value.encode()
+
+
+def consume_batch(consumer: Consumer, max_messages: int, wait_s: float) -> list[Message]:
+    """Wait up to `wait_s` for the first message, then take what is already buffered.
+
+    `Consumer.consume(n, timeout)` returns early only once it has n messages, so under light
+    load every hop would cost the whole timeout; polling for one and draining the local queue
+    gives low latency when idle and full batches under load.
+    """
+    first = consumer.poll(wait_s)
+    if first is None:
+        return []
+    if max_messages == 1:
+        return [first]
+    return [first, *consumer.consume(max_messages - 1, timeout=0)]

@@ -431,40 +431,66 @@ class Worker:
     # --- housekeeping: projector, outbox relay, timers (leader only) ---------------------------
 
     def _housekeeping(self, stop: threading.Event) -> None:
+        """Leader only: the outbox relay here; the projector and timers in a second thread, so
+        a slow projection page never delays the publication of commands."""
         settings = self._settings
         producer = Producer(producer_config(settings, client_id=f"{self._client_id}-outbox"))
         relay = OutboxRelay(
             self._store, self._checkpoints, producer, self._codec, metrics=self._metrics
         )
-        timers = TimerPoller(settings.database_url, producer, self._codec, self._registry)
         lease = LeaderLease(settings.database_url)
-        next_timer_poll = 0.0
+        leading = threading.Event()
+        upkeep = threading.Thread(
+            target=self._upkeep, args=(stop, leading, producer), name="saga-upkeep", daemon=True
+        )
+        upkeep.start()
         try:
             while not stop.is_set():
                 if not lease.holds():
+                    leading.clear()
                     stop.wait(1.0)
                     continue
+                leading.set()
                 try:
-                    busy = 0
-                    if self._projector_poll is not None:
-                        busy += self._projector_poll()
-                    busy += relay.poll()
+                    published = relay.poll()
+                except Exception as exc:  # noqa: BLE001 - outages are retried, bugs logged
+                    (log.warning if _is_outage(exc) else log.exception)(
+                        "outbox relay failed; retrying", error=repr(exc)
+                    )
+                    stop.wait(1.0)
+                    continue
+                if not published:
+                    stop.wait(0.002)  # idle: look at the log again shortly (command latency)
+        finally:
+            leading.clear()
+            upkeep.join(timeout=10)
+            producer.flush(30)
+            lease.release()
+
+    def _upkeep(self, stop: threading.Event, leading: threading.Event, producer: Producer) -> None:
+        timers = TimerPoller(self._settings.database_url, producer, self._codec, self._registry)
+        next_timer_poll = 0.0
+        try:
+            while not stop.is_set():
+                if not leading.wait(0.5):
+                    continue
+                try:
+                    projected = self._projector_poll() if self._projector_poll else 0
+                    fired = 0
                     if time.monotonic() >= next_timer_poll:
                         fired = timers.poll(self._clock())
                         self._metrics.timers_fired.inc(fired)
                         next_timer_poll = time.monotonic() + (0.0 if fired else 0.2)
-                        busy += fired
-                except Exception as exc:  # noqa: BLE001 - outages here are retried; bugs logged
-                    level = log.warning if _is_outage(exc) else log.error
-                    level("housekeeping failed; retrying", error=repr(exc))
+                except Exception as exc:  # noqa: BLE001 - outages are retried, bugs logged
+                    (log.warning if _is_outage(exc) else log.exception)(
+                        "projector or timers failed; retrying", error=repr(exc)
+                    )
                     stop.wait(1.0)
                     continue
-                if not busy:
-                    stop.wait(0.005)  # idle: poll the log again shortly (latency of commands)
+                if not projected and not fired:
+                    stop.wait(0.01)
         finally:
-            producer.flush(30)
             timers.close()
-            lease.release()
 
     # --- metrics ------------------------------------------------------------------------------
 

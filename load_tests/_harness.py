@@ -1,0 +1,179 @@
+"""Shared plumbing for the load tests: a scratch database, an isolated variant of the order saga
+(own topics, so runs never see each other's messages), and the worker and participant services
+as child processes, exactly as `sagactl worker` / `sagactl participant` run them.
+
+A child process re-creates the same variant from SAGA_BENCH_SUFFIX and SAGA_BENCH_TIMEOUT_S,
+so `SAGA_SAGAS=load_tests._harness:Variant` names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from event_store.migrations import migrate
+from orchestrator.config import Settings
+from orchestrator.saga import Saga
+from sagas.order_fulfilment import OrderFulfilment
+
+SUPERUSER_URL = os.environ.get(
+    "SAGA_SUPERUSER_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5433/postgres"
+)
+
+
+def order_variant(suffix: str, timeout: timedelta | None = None) -> type[Saga]:
+    """OrderFulfilment with every topic suffixed (and, optionally, every step timeout set)."""
+
+    def adapt(step: object) -> object:
+        changes: dict[str, object] = {
+            "topic": f"{step.topic}.{suffix}",  # type: ignore[attr-defined]
+            "compensation_topic": f"{step.compensation_topic or step.topic}.{suffix}",  # type: ignore[attr-defined]
+        }
+        if timeout is not None:
+            changes["timeout"] = timeout
+        return dataclasses.replace(step, **changes)  # type: ignore[type-var]
+
+    return type(
+        f"Order_{suffix}",
+        (OrderFulfilment,),
+        {
+            "name": f"order_{suffix}",
+            "steps": tuple(adapt(s) for s in OrderFulfilment.steps),
+            "start_topic": f"order.start.{suffix}",
+            "reply_topic": f"order.replies.{suffix}",
+        },
+    )
+
+
+def _variant_from_env() -> type[Saga] | None:
+    suffix = os.environ.get("SAGA_BENCH_SUFFIX")
+    if not suffix:
+        return None
+    seconds = os.environ.get("SAGA_BENCH_TIMEOUT_S")
+    return order_variant(suffix, timedelta(seconds=float(seconds)) if seconds else None)
+
+
+# Present only in child processes started by `spawn`: the name SAGA_SAGAS points at.
+Variant = _variant_from_env()
+
+
+def with_database(url: str, database: str) -> str:
+    parts = psycopg.conninfo.conninfo_to_dict(url)
+    parts["dbname"] = database
+    return psycopg.conninfo.make_conninfo(**parts)
+
+
+@contextmanager
+def scratch_database(settings: Settings) -> Iterator[Settings]:
+    """A fresh, migrated database for one run; dropped afterwards."""
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(SUPERUSER_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER saga_owner").format(sql.Identifier(name)))
+    scratch = settings.model_copy(
+        update={
+            "database_url": with_database(settings.database_url, name),
+            "owner_database_url": with_database(settings.owner_database_url, name),
+            "participant_database_url": with_database(settings.participant_database_url, name),
+        }
+    )
+    try:
+        migrate(scratch.owner_database_url)
+        yield scratch
+    finally:
+        with psycopg.connect(SUPERUSER_URL, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def child_env(settings: Settings, suffix: str, timeout_s: float | None) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "SAGA_DATABASE_URL": settings.database_url,
+        "SAGA_OWNER_DATABASE_URL": settings.owner_database_url,
+        "SAGA_PARTICIPANT_DATABASE_URL": settings.participant_database_url,
+        "SAGA_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "SAGA_CONSUMER_GROUP": f"bench-{suffix}",
+        "SAGA_SAGAS": "load_tests._harness:Variant",
+        "SAGA_BENCH_SUFFIX": suffix,
+        "SAGA_LOG_FORMAT": "json",
+        "SAGA_LOG_LEVEL": "warning",
+    }
+    if timeout_s is not None:
+        env["SAGA_BENCH_TIMEOUT_S"] = str(timeout_s)
+    return env
+
+
+class Children:
+    """The worker and participant processes of one run; stopped with SIGTERM on exit."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self._env = env
+        self._log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self._log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.cli", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self._env,
+        )
+        self.processes[name] = process
+        return process
+
+    def stop(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {self._log_dir}")
+
+    def __enter__(self) -> Children:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+class Ticker:
+    """Paces a loop at `rate` iterations per second (no drift accumulation)."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate
+        self._next = 0.0
+        self._event = threading.Event()
+
+    def wait(self, now: float) -> None:
+        if self._next == 0.0:
+            self._next = now
+        self._next += self._interval
+        delay = self._next - now
+        if delay > 0:
+            self._event.wait(delay)

@@ -1,0 +1,210 @@
+"""Saga benchmark on this machine: real Kafka, real PostgreSQL, `sagactl worker` and the three
+simulated participant services as separate processes.
+
+    python -m load_tests.bench_sagas [--sagas 5000] [--memory-sagas 100000]
+
+Prints (and writes to load_tests/results/bench_sagas.json):
+- throughput: completed order sagas per second, N sagas started as fast as the producer can
+  (after a warm-up), timed from the first start sent to the last SagaCompleted committed;
+- latency at half that load: p50/p99 from a start being sent to its SagaCompleted commit;
+- worker memory: resident set size with `--memory-sagas` sagas in flight (participants off,
+  step timeouts of an hour, so every saga waits at its first step with its state cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from confluent_kafka import Producer
+
+from load_tests._harness import (
+    Children,
+    Ticker,
+    child_env,
+    order_variant,
+    rss_bytes,
+    scratch_database,
+)
+from orchestrator.config import Settings
+from orchestrator.participant import SagaStarter
+from orchestrator.runtime import Worker, build_codec
+from orchestrator.runtime._kafka_config import producer_config
+from orchestrator.saga import Saga, SagaRegistry
+from sagas.order_messages import PlaceOrder
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def order(i: int, run: str) -> PlaceOrder:
+    return PlaceOrder(
+        order_id=f"{run}-{i:07d}",
+        customer_id=f"c{i % 97}",
+        sku=f"sku-{i % 13}",
+        quantity=1 + i % 3,
+        amount_cents=1000 + i % 5000,
+        address="1 Bench Road",
+    )
+
+
+def count(conn: psycopg.Connection[Any], event_type: str) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM events WHERE event_type = %s", (event_type,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def wait_for(
+    conn: psycopg.Connection[Any],
+    event_type: str,
+    target: int,
+    children: Children,
+    timeout_s: float,
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while count(conn, event_type) < target:
+        children.check_alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{count(conn, event_type)}/{target} {event_type} in {timeout_s}s")
+        time.sleep(0.1)
+
+
+def throughput(
+    settings: Settings, saga: type[Saga], conn: psycopg.Connection[Any], children: Children, n: int
+) -> float:
+    producer = Producer(producer_config(settings, client_id="bench"))
+    starter = SagaStarter(producer, build_codec(settings))
+    run = uuid.uuid4().hex[:6]
+    done_before = count(conn, "SagaCompleted")
+    started = time.monotonic()
+    for i in range(n):
+        starter.start(saga, order(i, run), wait=False)
+    starter.flush()
+    wait_for(conn, "SagaCompleted", done_before + n, children, timeout_s=max(120.0, n / 20))
+    return n / (time.monotonic() - started)
+
+
+def latency(
+    settings: Settings,
+    saga: type[Saga],
+    conn: psycopg.Connection[Any],
+    children: Children,
+    *,
+    rate: float,
+    seconds: float,
+) -> list[float]:
+    producer = Producer(producer_config(settings, client_id="bench-latency"))
+    starter = SagaStarter(producer, build_codec(settings))
+    run = uuid.uuid4().hex[:6]
+    sent: dict[str, datetime] = {}
+    ticker = Ticker(rate)
+    total = int(rate * seconds)
+    done_before = count(conn, "SagaCompleted")
+    for i in range(total):
+        ticker.wait(time.monotonic())
+        sent[starter.start(saga, order(i, run), wait=False)] = datetime.now(UTC)
+        producer.poll(0)
+    starter.flush()
+    wait_for(conn, "SagaCompleted", done_before + total, children, timeout_s=120)
+    rows = conn.execute(
+        "SELECT stream_id, recorded_at FROM events "
+        "WHERE event_type = 'SagaCompleted' AND stream_id = ANY(%s)",
+        (list(sent),),
+    ).fetchall()
+    return sorted((done - sent[stream]).total_seconds() for stream, done in rows)
+
+
+def memory(settings: Settings, n: int, log_dir: Path) -> dict[str, float]:
+    suffix = f"m{uuid.uuid4().hex[:6]}"
+    saga = order_variant(suffix)
+    Worker.ensure_topics_for(settings, SagaRegistry([saga]))
+    with Children(child_env(settings, suffix, timeout_s=3600), log_dir) as children:
+        worker = children.start("memory-worker", "worker")
+        conn = psycopg.connect(settings.database_url, autocommit=True)
+        baseline = count(conn, "SagaStarted")
+        producer = Producer(producer_config(settings, client_id="bench-memory"))
+        starter = SagaStarter(producer, build_codec(settings))
+        idle_rss = rss_bytes(worker.pid)
+        started = time.monotonic()
+        for i in range(n):
+            starter.start(saga, order(i, suffix), wait=False)
+            if i % 10_000 == 0:
+                producer.poll(0)
+        starter.flush()
+        wait_for(conn, "SagaStarted", baseline + n, children, timeout_s=max(300.0, n / 100))
+        elapsed = time.monotonic() - started
+        time.sleep(1.0)  # let the last batch's cache entries land
+        loaded_rss = rss_bytes(worker.pid)
+        conn.close()
+    return {
+        "sagas_in_flight": n,
+        "start_rate_per_s": n / elapsed,
+        "worker_rss_idle_mib": idle_rss / 2**20,
+        "worker_rss_loaded_mib": loaded_rss / 2**20,
+        "bytes_per_saga": (loaded_rss - idle_rss) / n,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sagas", type=int, default=5000, help="sagas in the throughput run")
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--memory-sagas", type=int, default=100_000, help="0 skips it")
+    args = parser.parse_args()
+    base = Settings.from_env()
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-sagas-"))
+    results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "logs": str(log_dir)}
+    with scratch_database(base) as settings:
+        suffix = f"b{uuid.uuid4().hex[:6]}"
+        saga = order_variant(suffix)
+        Worker.ensure_topics_for(settings, SagaRegistry([saga]))
+        with (
+            Children(child_env(settings, suffix, timeout_s=None), log_dir) as children,
+            psycopg.connect(settings.database_url, autocommit=True) as conn,
+        ):
+            children.start("worker", "worker")
+            children.start("participants", "participant", "credit", "inventory", "shipping")
+            throughput(settings, saga, conn, children, args.warmup)
+            rate = throughput(settings, saga, conn, children, args.sagas)
+            results["throughput_sagas_per_s"] = rate
+            print(f"throughput: {rate:.0f} completed sagas/s ({args.sagas} sagas)", flush=True)
+            half = rate / 2
+            durations = latency(
+                settings, saga, conn, children, rate=half, seconds=args.latency_seconds
+            )
+            quantiles = statistics.quantiles(durations, n=100, method="inclusive")
+            results["latency"] = {
+                "rate_per_s": half,
+                "sagas": len(durations),
+                "p50_ms": quantiles[49] * 1000,
+                "p99_ms": quantiles[98] * 1000,
+            }
+            print(
+                f"latency at {half:.0f}/s: p50 {quantiles[49] * 1000:.0f} ms, "
+                f"p99 {quantiles[98] * 1000:.0f} ms ({len(durations)} sagas)",
+                flush=True,
+            )
+        if args.memory_sagas:
+            results["memory"] = memory(settings, args.memory_sagas, log_dir)
+            m = results["memory"]
+            print(
+                f"memory: worker RSS {m['worker_rss_loaded_mib']:.0f} MiB with "
+                f"{args.memory_sagas} sagas in flight (idle {m['worker_rss_idle_mib']:.0f} MiB, "
+                f"{m['bytes_per_saga']:.0f} B/saga)",
+                flush=True,
+            )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "bench_sagas.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
