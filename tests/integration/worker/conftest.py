@@ -91,7 +91,11 @@ class RunningWorker:
     worker: Worker
     thread: Background
     metrics_registry: CollectorRegistry
+    health: HealthState
     closers: list[Callable[[], None]]
+
+    def assigned(self) -> int:
+        return self.health._assigned
 
     def paused(self) -> float:
         return self.metrics_registry.get_sample_value("saga_worker_paused") or 0.0
@@ -118,6 +122,7 @@ class World:
     registry: SagaRegistry
     codec: Codec
     log_dir: Path
+    timeout_s: float | None = None
     threads: list[Background] = field(default_factory=list)
     workers: list[RunningWorker] = field(default_factory=list)
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -127,6 +132,7 @@ class World:
 
     def start_worker(self, name: str = "w1") -> RunningWorker:
         metrics_registry = CollectorRegistry()
+        health = HealthState()
         store = PostgresEventStore(self.app_url)
         projector = PostgresProjector(self.app_url)
         worker = Worker(
@@ -136,12 +142,14 @@ class World:
             checkpoints=PostgresCheckpointStore(self.app_url),
             codec=self.codec,
             metrics=Metrics(metrics_registry),
-            health=HealthState(),
+            health=health,
             projector_poll=projector.run_once,
             client_id=f"saga-worker-{name}",
         )
         thread = Background(f"worker-{name}-{self.suffix}", worker.run)
-        running = RunningWorker(worker, thread, metrics_registry, [projector.close, store.close])
+        running = RunningWorker(
+            worker, thread, metrics_registry, health, [projector.close, store.close]
+        )
         self.workers.append(running)
         thread.start()
         return running
@@ -186,6 +194,7 @@ class World:
             "SAGA_TEST_SUFFIX": self.suffix,
             "SAGA_LOG_FORMAT": "json",
             "SAGA_METRICS_PORT": "0",
+            **({"SAGA_TEST_TIMEOUT_S": str(self.timeout_s)} if self.timeout_s else {}),
         }
 
     def spawn_worker(self, label: str) -> subprocess.Popen[bytes]:
@@ -541,6 +550,8 @@ def make_world(pg_urls: PgUrls, kafka_bootstrap: str, tmp_path: Path) -> Iterato
             codec=None,  # type: ignore[arg-type] - set below, once the database is migrated
             log_dir=log_dir,
         )
+        if variant_options.get("timeout") is not None and "retry" not in variant_options:
+            world.timeout_s = variant_options["timeout"].total_seconds()
         worlds.append(world)
         migrate(owner_url, app_role=_user(pg_urls.app))
         with psycopg.connect(owner_url, autocommit=True) as conn:

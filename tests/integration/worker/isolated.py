@@ -52,5 +52,8 @@ def make_variant(
 
 
 _SUFFIX = os.environ.get("SAGA_TEST_SUFFIX")
+_TIMEOUT_S = os.environ.get("SAGA_TEST_TIMEOUT_S")
 if _SUFFIX:
-    IsolatedOrder = make_variant(_SUFFIX)
+    IsolatedOrder = make_variant(
+        _SUFFIX, timeout=timedelta(seconds=float(_TIMEOUT_S)) if _TIMEOUT_S else None
+    )
