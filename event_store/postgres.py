@@ -335,19 +335,46 @@ ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excl
 
 
 class PostgresCheckpointStore:
-    """Checkpoints in the `subscription_checkpoints` table; one short connection per call."""
+    """Checkpoints in the `subscription_checkpoints` table, over one pooled connection.
 
-    def __init__(self, conninfo: str) -> None:
-        self._conninfo = conninfo
+    The subscription saves after every page, so the connection is kept (and checked, and
+    replaced when it broke) rather than opened per call.
+    """
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self._conninfo, autocommit=True)
+    def __init__(self, conninfo: str, *, retry: RetryPolicy | None = None) -> None:
+        self._retry = retry or RetryPolicy()
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=1,
+            kwargs={"autocommit": True},
+            check=ConnectionPool.check_connection,
+            name="checkpoints",
+            open=True,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> PostgresCheckpointStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _run(self, work: Callable[[sql.Connection], T]) -> T:
+        def attempt() -> T:
+            with self._pool.connection() as conn:
+                return work(conn)
+
+        return retrying(self._retry)(attempt)
 
     def load(self, name: str) -> int:
-        with self._connect() as conn:
+        def query(conn: sql.Connection) -> int:
             row = conn.execute(LOAD_CHECKPOINT_SQL, [name]).fetchone()
-        return int(row[0]) if row is not None else 0
+            return int(row[0]) if row is not None else 0
+
+        return self._run(query)
 
     def save(self, name: str, position: int) -> None:
-        with self._connect() as conn:
-            conn.execute(SAVE_CHECKPOINT_SQL, [name, position])
+        self._run(lambda conn: conn.execute(SAVE_CHECKPOINT_SQL, [name, position]))

@@ -201,6 +201,7 @@ def rebuild_command(dry_run: bool, output: str) -> None:
         output,
         {
             "dry_run": report.dry_run,
+            "horizon_reached": report.horizon_reached,
             "events_replayed": report.events_replayed,
             "checkpoint": report.checkpoint,
             "tables": {name: _change_data(change) for name, change in tables.items()},
@@ -211,6 +212,12 @@ def rebuild_command(dry_run: bool, output: str) -> None:
             for name, c in tables.items()
         ],
     )
+    if not report.horizon_reached:
+        click.echo(
+            "a long-running transaction on the server kept the newest events out of reach; "
+            "the projector will fold them once it ends",
+            err=True,
+        )
     verb = "would change" if dry_run else "changed"
     differing = sum(c.added + c.removed + c.changed for c in tables.values())
     click.echo(

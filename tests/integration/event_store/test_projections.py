@@ -163,7 +163,8 @@ def test_the_projector_is_incremental_and_folds_each_event_once(
         "reserve",
         2,
     )
-    checkpoint = PostgresCheckpointStore(fresh_db.app).load(PROJECTOR_NAME)
+    with PostgresCheckpointStore(fresh_db.app) as checkpoints:
+        checkpoint = checkpoints.load(PROJECTOR_NAME)
     assert checkpoint == store.read_stream("saga-1")[-1].position
 
 

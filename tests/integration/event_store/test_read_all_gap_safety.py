@@ -110,9 +110,12 @@ def test_a_subscription_tailing_busy_writers_misses_nothing(clean_db: ScratchDb)
                 with lock:
                     written.extend(result.positions)
 
-    with PostgresEventStore(clean_db.app) as reader:
+    with (
+        PostgresEventStore(clean_db.app) as reader,
+        PostgresCheckpointStore(clean_db.app) as checkpoints,
+    ):
         subscription = CatchUpSubscription(
-            reader, PostgresCheckpointStore(clean_db.app), "tail-test", seen.extend, batch_size=7
+            reader, checkpoints, "tail-test", seen.extend, batch_size=7
         )
         tail = threading.Thread(target=subscription.run, args=(stop, 0.01))
         tail.start()
@@ -126,7 +129,7 @@ def test_a_subscription_tailing_busy_writers_misses_nothing(clean_db: ScratchDb)
         finally:
             stop.set()
             tail.join(10)
+        assert checkpoints.load("tail-test") == seen[-1].position
     positions = [e.position for e in seen]
     assert len(positions) == len(set(positions)), "an event was delivered twice"
     assert sorted(positions) == sorted(written), "an event was skipped"
-    assert PostgresCheckpointStore(clean_db.app).load("tail-test") == seen[-1].position
