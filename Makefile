@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 SAGACTL := $(VENV)/bin/sagactl
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# The chart tests render helm/ with the real helm, built once from the Go module proxy.
+HELM_VERSION := v3.19.0
+HELM := $(CURDIR)/.devstack/run/bin/helm
 
 .PHONY: help demo test unit integration up down status lint fmt bench venv clean
 
@@ -26,7 +29,7 @@ $(STAMP): pyproject.toml
 
 up: $(STAMP)
 	$(PY) .devstack/stack.py up
-	# migrations: added with the event store (sagactl db migrate)
+	$(SAGACTL) db migrate
 
 down: $(STAMP)
 	$(PY) .devstack/stack.py down
@@ -37,11 +40,14 @@ status: $(STAMP)
 demo: up
 	$(SAGACTL) demo
 
-test: up
-	$(PY) -m pytest $(PYTEST_ARGS)
+$(HELM):
+	GOBIN=$(dir $(HELM)) GOFLAGS=-mod=mod go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-unit: $(STAMP)
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+test: up $(HELM)
+	HELM=$(HELM) $(PY) -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP) $(HELM)
+	HELM=$(HELM) $(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 integration: up
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
@@ -57,7 +63,9 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 bench: up
-	$(PY) -m load_tests
+	$(PY) -m load_tests.bench_event_store
+	$(PY) -m load_tests.bench_codec
+	$(PY) -m load_tests.bench_sagas
 
 clean: down
 	rm -rf .devstack/run $(VENV)
