@@ -48,10 +48,6 @@ __all__ = ["PostgresCheckpointStore", "PostgresEventStore"]
 
 T = TypeVar("T")
 
-# A batch can lose a race once per stream it touches; past this, something is writing the
-# same streams in a loop and the caller should hear about it.
-_MAX_RACE_RETRIES = 16
-
 
 class PostgresEventStore:
     """`EventStore` on the `events` table created by `event_store.migrations`.
@@ -236,7 +232,10 @@ def _truncated_tails(conn: sql.Connection, stream_id: str | None) -> list[ChainB
 def _append_resolving_races(
     conn: sql.Connection, prepared: list[PreparedAppend]
 ) -> BatchAppendResult:
-    for _ in range(_MAX_RACE_RETRIES):
+    # Each lost race turns one stream into a reported conflict on the next attempt, so a batch
+    # can lose at most one race per stream before it commits.
+    attempts = len(prepared) + 1
+    for _ in range(attempts):
         try:
             return _append_transaction(conn, prepared)
         except psycopg.errors.UniqueViolation as exc:
@@ -246,7 +245,7 @@ def _append_resolving_races(
             # rollback undid the whole batch; the next attempt sees that writer's events and
             # reports the stream as a conflict, or as a duplicate when it was the same message.
     raise EventStoreError(
-        f"gave up after {_MAX_RACE_RETRIES} races with concurrent writers on streams "
+        f"gave up after {attempts} races with concurrent writers on streams "
         f"{[item.stream_id for item in prepared][:10]}"
     )
 
