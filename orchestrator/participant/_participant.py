@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import structlog
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer
 
 from orchestrator import headers as h
 from orchestrator.codec import Codec, DecodeError, RegistryUnavailableError
@@ -34,7 +34,7 @@ from orchestrator.messages import Message
 from orchestrator.participant._inbox import Connection, Inbox, InboxTransaction, StoredReply
 from orchestrator.runtime._dead_letters import DeadLetterPublisher
 from orchestrator.runtime._kafka_config import consumer_config, producer_config
-from orchestrator.runtime._record import ConsumedRecord, Headers, consume_batch
+from orchestrator.runtime._record import ConsumedRecord, Headers, consume_batch, store_offsets
 from orchestrator.runtime._retry import is_transient
 
 log = structlog.get_logger(__name__)
@@ -267,7 +267,7 @@ class Participant:
                     records.append(ConsumedRecord.from_message(message))
                 if records:
                     self._process_until_done(records, producer, dead_letters, stop)
-                    _store_offsets(consumer, records)
+                    store_offsets(consumer, records)
         finally:
             producer.flush(30)
             consumer.close()
@@ -339,16 +339,3 @@ def _int_or_none(text: str | None) -> int | None:
         return None if text is None else int(text)
     except ValueError:
         return None
-
-
-def _store_offsets(consumer: Consumer, records: Sequence[ConsumedRecord]) -> None:
-    highest: dict[tuple[str, int], int] = {}
-    for record in records:
-        key = (record.topic, record.partition)
-        highest[key] = max(highest.get(key, -1), record.offset)
-    consumer.store_offsets(
-        offsets=[
-            TopicPartition(topic, partition, offset + 1)
-            for (topic, partition), offset in highest.items()
-        ]
-    )

@@ -3,9 +3,10 @@ runtime never handles librdkafka's Optional-everything Message object."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Consumer, Message, TopicPartition
 
 Headers = list[tuple[str, bytes]]
 
@@ -69,3 +70,15 @@ def consume_batch(consumer: Consumer, max_messages: int, wait_s: float) -> list[
     if max_messages == 1:
         return [first]
     return [first, *consumer.consume(max_messages - 1, timeout=0)]
+
+
+def store_offsets(consumer: Consumer, records: Sequence[ConsumedRecord]) -> None:
+    """Store, per partition, the offset after the highest record handled. Called only once the
+    records' effects are durable; the consumer's auto-commit then commits what is stored."""
+    highest: dict[tuple[str, int], int] = {}
+    for record in records:
+        key = (record.topic, record.partition)
+        highest[key] = max(highest.get(key, -1), record.offset)
+    consumer.store_offsets(
+        offsets=[TopicPartition(t, p, offset + 1) for (t, p), offset in highest.items()]
+    )

@@ -40,7 +40,7 @@ from orchestrator.runtime._cache import StateCache
 from orchestrator.runtime._dead_letters import DeadLetterError, DeadLetterPublisher
 from orchestrator.runtime._kafka_config import admin_config, consumer_config, producer_config
 from orchestrator.runtime._processor import BatchOutcome, Inbound, SagaProcessor
-from orchestrator.runtime._record import ConsumedRecord, consume_batch
+from orchestrator.runtime._record import ConsumedRecord, consume_batch, store_offsets
 from orchestrator.runtime._relay import LeaderLease, OutboxRelay, PublishError, TimerPoller
 from orchestrator.runtime._retry import is_transient
 from orchestrator.runtime._topics import TopicSpec, ensure_topics, with_dead_letters
@@ -257,7 +257,7 @@ class Worker:
                     continue
                 self._health.set_postgres(True)
                 self._health.set_kafka(True)
-                self._store_offsets(consumer, records)
+                store_offsets(consumer, records)
                 return
         finally:
             if paused:
@@ -391,15 +391,6 @@ class Worker:
         return total
 
     # --- offsets, rebalances ------------------------------------------------------------------
-
-    def _store_offsets(self, consumer: Consumer, records: Sequence[ConsumedRecord]) -> None:
-        highest: dict[tuple[str, int], int] = {}
-        for record in records:
-            key = (record.topic, record.partition)
-            highest[key] = max(highest.get(key, -1), record.offset)
-        consumer.store_offsets(
-            offsets=[TopicPartition(t, p, offset + 1) for (t, p), offset in highest.items()]
-        )
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned.update((tp.topic, tp.partition) for tp in partitions)
