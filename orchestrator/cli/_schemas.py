@@ -14,6 +14,13 @@ import click
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from orchestrator.cli._output import (
+    EXIT_OK,
+    EXIT_PROBLEM,
+    EXIT_UNREACHABLE,
+    output_option,
+)
+from orchestrator.cli._output import emit as _emit
 from orchestrator.codec import (
     DEFAULT_COMPATIBILITY,
     CodecSettings,
@@ -31,20 +38,11 @@ from orchestrator.messages import SCHEMA_PACKAGE, AvroSchemaFile, load_schema_di
 
 __all__ = ["schemas"]
 
-EXIT_OK = 0
-EXIT_INCOMPATIBLE = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
+EXIT_INCOMPATIBLE = EXIT_PROBLEM
 
 T = TypeVar("T")
 
-_output = click.option(
-    "--output",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Format of the data written to stdout.",
-)
+_output = output_option
 _bind = click.option(
     "--bind",
     "bindings",
@@ -254,15 +252,3 @@ def _plan_rows(plans: Sequence[SubjectPlan]) -> list[dict[str, Any]]:
         }
         for p in plans
     ]
-
-
-def _emit(rows: Sequence[dict[str, Any]], output: str, columns: Sequence[str]) -> None:
-    if output == "json":
-        click.echo(json.dumps(rows, indent=2, default=str))
-        return
-    table = [list(columns)] + [
-        ["-" if row[c] is None else str(row[c]) for c in columns] for row in rows
-    ]
-    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    for line in table:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
