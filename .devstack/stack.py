@@ -4,6 +4,7 @@ Apache Kafka broker (KRaft, single node), both owned by this checkout.
     python .devstack/stack.py up      # idempotent; reuses servers that already answer
     python .devstack/stack.py down    # stops only what `up` started (pid files)
     python .devstack/stack.py status
+    python .devstack/stack.py restart postgres|kafka   # chaos runs
 
 Servers named by SAGA_DATABASE_URL / SAGA_KAFKA_BOOTSTRAP are used as they are when they answer.
 Everything this script creates lives under .devstack/run/ (git-ignored).
@@ -508,13 +509,25 @@ def main(argv: Sequence[str]) -> int:
             elif command == "down":
                 for line in (kafka_down(), postgres_down()):
                     log(line)
+            elif command == "restart":
+                # Chaos runs: stop and start one of our own servers (never a reused one).
+                target = argv[1] if len(argv) > 1 else ""
+                if target == "postgres":
+                    log(postgres_down())
+                    log(postgres_up(settings))
+                elif target == "kafka":
+                    log(kafka_down())
+                    log(kafka_up(settings))
+                else:
+                    log("restart what? postgres or kafka")
+                    return 2
             elif command == "status":
                 pg = "up" if postgres_answers(settings.database_url) else "down"
                 kafka = "up" if kafka_answers(settings.kafka_bootstrap) else "down"
                 print(f"postgres\t{pg}\t{redact(settings.database_url)}")
                 print(f"kafka\t{kafka}\t{settings.kafka_bootstrap}")
             else:
-                log(f"unknown command {command!r}; use up, down or status")
+                log(f"unknown command {command!r}; use up, down, status or restart")
                 return 2
     except StackError as exc:
         log(f"error: {exc}")
