@@ -50,6 +50,7 @@ def restart(server: str) -> float:
 def produce_starts(
     settings: Settings,
     saga: type[Saga],
+    *,
     n: int,
     rate: float,
     sent: list[str],
