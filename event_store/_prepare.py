@@ -6,7 +6,7 @@ Everything here runs before a store touches its storage: an append that fails an
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,87 +70,92 @@ def validate_stream_id(stream_id: object) -> str:
     return stream_id
 
 
-def _validate_name(what: str, value: object, where: str) -> str:
+def _validate_name(what: str, value: object, where: Callable[[], str]) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME_LENGTH:
         raise InvalidEventError(
-            f"{where}: {what} must be a non-empty string of at most {MAX_NAME_LENGTH} "
+            f"{where()}: {what} must be a non-empty string of at most {MAX_NAME_LENGTH} "
             f"characters, got {value!r}"
         )
     if "\x00" in value:
-        raise InvalidEventError(f"{where}: {what} contains a NUL character")
+        raise InvalidEventError(f"{where()}: {what} contains a NUL character")
     return value
 
 
-def _to_json(what: str, value: object, where: str) -> str:
-    if not isinstance(value, Mapping):
+def _to_json(what: str, value: object, where: Callable[[], str]) -> tuple[str, int]:
+    """Canonical JSON text of a payload object, and its size in bytes as stored."""
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise InvalidEventError(
-            f"{where}: {what} must be a JSON object, got {type(value).__name__}"
+            f"{where()}: {what} must be a JSON object, got {type(value).__name__}"
         )
     try:
         text = canonical_json(value)
-        text.encode("utf-8")  # lone surrogates cannot be stored
+        size = len(text.encode("utf-8"))  # also refuses lone surrogates, which cannot be stored
     except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as exc:
-        raise InvalidEventError(f"{where}: {what} is not JSON-serialisable: {exc}") from None
+        raise InvalidEventError(f"{where()}: {what} is not JSON-serialisable: {exc}") from None
     # jsonb cannot store U+0000 in a string; refusing here keeps the failure typed and early.
     if "\\u0000" in text:
-        raise InvalidEventError(f"{where}: {what} contains a NUL character (\\u0000)")
-    return text
+        raise InvalidEventError(f"{where()}: {what} contains a NUL character (\\u0000)")
+    return text, size
 
 
 def _prepare_event(
     event: NewEvent, index: int, message_id: str | None, stream_id: str, max_payload_bytes: int
 ) -> PreparedEvent:
-    where = f"stream {stream_id!r}, event {index}"
+    # Built only for an error message: this runs for every event on the append path.
+    def where() -> str:
+        return f"stream {stream_id!r}, event {index}"
+
     if not isinstance(event, NewEvent):
-        raise InvalidEventError(f"{where}: expected a NewEvent, got {type(event).__name__}")
+        raise InvalidEventError(f"{where()}: expected a NewEvent, got {type(event).__name__}")
     event_type = _validate_name("event_type", event.event_type, where)
-    if (
-        not isinstance(event.schema_version, int)
-        or isinstance(event.schema_version, bool)
-        or event.schema_version < 1
-    ):
+    schema_version = event.schema_version
+    if type(schema_version) is not int or schema_version < 1:
         raise InvalidEventError(
-            f"{where}: schema_version must be an integer >= 1, got {event.schema_version!r}"
+            f"{where()}: schema_version must be an integer >= 1, got {schema_version!r}"
         )
-    if not isinstance(event.metadata, Mapping):
+    raw_metadata = event.metadata
+    if type(raw_metadata) is not dict and not isinstance(raw_metadata, Mapping):
         raise InvalidEventError(
-            f"{where}: metadata must be a JSON object, got {type(event.metadata).__name__}"
+            f"{where()}: metadata must be a JSON object, got {type(raw_metadata).__name__}"
         )
-    metadata: dict[str, Any] = dict(event.metadata)
+    metadata: dict[str, Any] = dict(raw_metadata)
     recorded_id = metadata.get(MESSAGE_ID_KEY)
     if recorded_id is not None and recorded_id != message_id:
         raise InvalidEventError(
-            f"{where}: metadata[{MESSAGE_ID_KEY!r}] is {recorded_id!r} but the append's "
+            f"{where()}: metadata[{MESSAGE_ID_KEY!r}] is {recorded_id!r} but the append's "
             f"message_id is {message_id!r}; pass the idempotency key as message_id"
         )
     if message_id is not None:
         metadata[MESSAGE_ID_KEY] = message_id
-    data_json = _to_json("data", event.data, where)
-    metadata_json = _to_json("metadata", metadata, where)
-    size = len(data_json.encode("utf-8")) + len(metadata_json.encode("utf-8"))
+    data_json, data_size = _to_json("data", event.data, where)
+    metadata_json, metadata_size = _to_json("metadata", metadata, where)
+    size = data_size + metadata_size
     if size > max_payload_bytes:
         raise PayloadTooLargeError(
-            f"{where}: payload is {size} bytes (data + metadata as JSON), over the limit of "
+            f"{where()}: payload is {size} bytes (data + metadata as JSON), over the limit of "
             f"{max_payload_bytes} bytes"
         )
-    return PreparedEvent(event_type, event.schema_version, data_json, metadata_json)
+    return PreparedEvent(event_type, schema_version, data_json, metadata_json)
 
 
 def prepare_append(append: StreamAppend, max_payload_bytes: int) -> PreparedAppend:
     stream_id = validate_stream_id(append.stream_id)
-    where = f"stream {stream_id!r}"
+
+    def where() -> str:
+        return f"stream {stream_id!r}"
+
     stream_type = _validate_name("stream_type", append.stream_type, where)
     expected = append.expected_version
     if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
-        raise InvalidEventError(f"{where}: expected_version must be an integer >= 0")
+        raise InvalidEventError(f"{where()}: expected_version must be an integer >= 0")
     message_id = append.message_id
     if message_id is not None:
         _validate_name("message_id", message_id, where)
     events: Sequence[NewEvent] = append.events
     if isinstance(events, str | bytes) or not isinstance(events, Sequence):
-        raise InvalidEventError(f"{where}: events must be a sequence of NewEvent")
+        raise InvalidEventError(f"{where()}: events must be a sequence of NewEvent")
     if not events:
-        raise InvalidEventError(f"{where}: the event list is empty; an append needs 1+ events")
+        raise InvalidEventError(f"{where()}: the event list is empty; an append needs 1+ events")
     prepared = tuple(
         _prepare_event(event, index, message_id, stream_id, max_payload_bytes)
         for index, event in enumerate(events)

@@ -77,7 +77,6 @@ class PostgresEventStore:
             max_size=pool_max_size,
             timeout=pool_timeout,
             kwargs=options,
-            configure=sql.configure_connection,
             # A connection idle across a server restart is dead; find out before using it.
             check=ConnectionPool.check_connection,
             name="event-store",

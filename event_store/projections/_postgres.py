@@ -137,7 +137,6 @@ class PostgresProjector:
             self._conn = psycopg.connect(
                 self._conninfo, autocommit=True, application_name="saga-projector"
             )
-            sql.configure_connection(self._conn)
         return self._conn
 
     def close(self) -> None:
@@ -242,7 +241,6 @@ def rebuild(
         return (row[0], row[1])
 
     with psycopg.connect(owner_conninfo, autocommit=True) as conn:
-        sql.configure_connection(conn)
         horizon_reached = sql.wait_for_horizon(conn, horizon_timeout)
         with conn.transaction() as transaction:
             _lock_checkpoint(conn)
