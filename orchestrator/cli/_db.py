@@ -12,9 +12,8 @@ Data goes to stdout (`--output table|json`), diagnostics to stderr. Exit codes f
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 import psycopg
@@ -24,29 +23,10 @@ from event_store.migrations import Migration, MigrationError, migrate, pending_m
 from event_store.postgres import PostgresEventStore
 from event_store.projections import RebuildReport, TableChange, rebuild
 from event_store.verify import VerifyReport
+from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail, output_option
 from orchestrator.config import Settings
 
 __all__ = ["db"]
-
-EXIT_PROBLEM = 1
-EXIT_UNREACHABLE = 3
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _output_option(command: F) -> F:
-    return click.option(
-        "--output",
-        type=click.Choice(["table", "json"]),
-        default="table",
-        show_default=True,
-        help="How to print the result on stdout.",
-    )(command)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"sagactl db: {message}", err=True)
-    sys.exit(code)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -54,6 +34,10 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    raise fail(f"db: {message}", code)
 
 
 def _emit(
@@ -96,7 +80,7 @@ def _migration_row(migration: Migration, state: str) -> dict[str, object]:
     help="Role granted INSERT/SELECT on events [default: the user of SAGA_DATABASE_URL].",
 )
 @click.option("--dry-run", is_flag=True, help="List the pending migrations; apply nothing.")
-@_output_option
+@output_option
 def migrate_command(app_role: str | None, dry_run: bool, output: str) -> None:
     """Apply pending schema migrations (idempotent; concurrent runs take turns)."""
     settings = Settings.from_env()
@@ -145,7 +129,7 @@ def _verify_data(report: VerifyReport, stream_id: str | None) -> dict[str, objec
 
 @db.command(name="verify")
 @click.option("--stream", "stream_id", default=None, help="Verify this stream only.")
-@_output_option
+@output_option
 def verify_command(stream_id: str | None, output: str) -> None:
     """Recompute the hash chains and name the first broken event of each stream."""
     settings = Settings.from_env()
@@ -191,7 +175,7 @@ def _change_data(change: TableChange) -> dict[str, object]:
 
 @db.command(name="rebuild")
 @click.option("--dry-run", is_flag=True, help="Compute and compare; change nothing.")
-@_output_option
+@output_option
 def rebuild_command(dry_run: bool, output: str) -> None:
     """Recreate the projections (saga_instances, timers) from the events alone."""
     settings = Settings.from_env()
