@@ -25,6 +25,7 @@ def worker() -> None:
     app = App.from_settings(settings)
     stop = stop_on_signals()
     store = app.event_store()
+    checkpoints = app.checkpoints()
     projector = PostgresProjector(settings.database_url)
     server = app.serve_metrics()
     try:
@@ -32,7 +33,7 @@ def worker() -> None:
             settings,
             app.registry,
             store=store,
-            checkpoints=app.checkpoints(),
+            checkpoints=checkpoints,
             codec=app.codec,
             metrics=app.metrics(),
             health=app.health,
@@ -40,6 +41,7 @@ def worker() -> None:
         ).run(stop)
     finally:
         projector.close()
+        checkpoints.close()
         store.close()
         if server is not None:
             server.close()  # type: ignore[attr-defined]

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
-from event_store.postgres import PostgresEventStore
+from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
 from orchestrator.codec import Codec, CodecSettings, RegistrySettings, connect_registry
 from orchestrator.config import ConfigError, Settings
 from orchestrator.observability import HealthState, Metrics, serve_http
-from orchestrator.runtime._relay import KeptConnectionCheckpoints
 from orchestrator.saga import Saga, SagaRegistry
 
 
@@ -71,8 +70,8 @@ class App:
             self.settings.database_url, max_payload_bytes=self.settings.max_message_bytes
         )
 
-    def checkpoints(self) -> KeptConnectionCheckpoints:
-        return KeptConnectionCheckpoints(self.settings.database_url)
+    def checkpoints(self) -> PostgresCheckpointStore:
+        return PostgresCheckpointStore(self.settings.database_url)
 
     def serve_metrics(self) -> object | None:
         # 0 means off: serve_http(0) would pick a free port, which nothing could scrape.

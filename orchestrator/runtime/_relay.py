@@ -28,7 +28,6 @@ import structlog
 from confluent_kafka import KafkaError, Producer
 
 from event_store._model import EventStore, RecordedEvent
-from event_store.postgres import LOAD_CHECKPOINT_SQL, SAVE_CHECKPOINT_SQL
 from event_store.subscription import CatchUpSubscription, CheckpointStore
 from orchestrator import headers as h
 from orchestrator.codec import Codec
@@ -220,35 +219,6 @@ class TimerPoller:
             self._delivery.raise_if_failed(self._producer, 30.0)
             self.fired += fired
         return fired
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-
-
-class KeptConnectionCheckpoints:
-    """Checkpoint store for the relay's hot loop: one kept connection instead of a connection
-    per save (connecting costs more than the save itself), reopened after a failure."""
-
-    def __init__(self, conninfo: str) -> None:
-        self._conninfo = conninfo
-        self._conn: psycopg.Connection[Any] | None = None
-
-    def _run(self, query: str, params: Sequence[object]) -> tuple[Any, ...] | None:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._conninfo, autocommit=True)
-        try:
-            return self._conn.execute(query, params).fetchone() if "SELECT" in query else None
-        except psycopg.OperationalError:
-            self._conn.close()
-            raise
-
-    def load(self, name: str) -> int:
-        row = self._run(LOAD_CHECKPOINT_SQL, [name])
-        return int(row[0]) if row is not None else 0
-
-    def save(self, name: str, position: int) -> None:
-        self._run(SAVE_CHECKPOINT_SQL, [name, position])
 
     def close(self) -> None:
         if self._conn is not None:
