@@ -37,6 +37,19 @@ _STATUS_OF_EVENT = {
     "SagaCancelled": "cancelled",
 }
 _TIMER_STATUS_OF_EVENT = {"TimerFired": "fired", "TimerCancelled": "cancelled"}
+_TERMINAL = frozenset(_STATUS_OF_EVENT.values()) - {"compensating"}
+
+
+def _with_status(instance: SagaInstance, status: str) -> SagaInstance:
+    """A status change that respects parking: a parked saga keeps working (its steps and
+    compensations go on) but shows `parked` until its last dead letter is redriven, so the
+    change is remembered for SagaUnparked; reaching a terminal status ends the parking, as
+    the saga layer's `SagaInstance.lifecycle` does."""
+    if instance.status != "parked":
+        return replace(instance, status=status)
+    if status in _TERMINAL:
+        return replace(instance, status=status, status_before_park=None)
+    return replace(instance, status_before_park=status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,17 +140,18 @@ def fold_instance(current: SagaInstance | None, event: RecordedEvent) -> SagaIns
     )
     kind = event.event_type
     if kind == "CommandIssued":
-        step = _text(data, "step")
-        status = bumped.status if data.get("compensation") is True else "running"
-        return replace(bumped, current_step=step or bumped.current_step, status=status)
+        stepped = replace(bumped, current_step=_text(data, "step") or bumped.current_step)
+        if data.get("compensation") is True:
+            return stepped
+        return _with_status(stepped, "running")
     if kind in _STATUS_OF_EVENT:
-        return replace(bumped, status=_STATUS_OF_EVENT[kind])
+        return _with_status(bumped, _STATUS_OF_EVENT[kind])
     if kind == "SagaParked":
         if bumped.status == "parked":
             return bumped
         return replace(bumped, status="parked", status_before_park=bumped.status)
     if kind == "SagaUnparked":
-        if bumped.status != "parked":
+        if bumped.status != "parked" or (_integer(data, "still_parked") or 0) > 0:
             return bumped
         restored = bumped.status_before_park or "running"
         return replace(bumped, status=restored, status_before_park=None)

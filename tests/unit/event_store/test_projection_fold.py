@@ -109,6 +109,46 @@ def test_parking_remembers_and_unparking_restores(store: InMemoryEventStore) -> 
     assert (restored.status, restored.status_before_park) == ("compensating", None)
 
 
+def test_a_parked_saga_stays_parked_while_it_keeps_working(store: InMemoryEventStore) -> None:
+    start(store)
+    add(store, "saga-1", NewEvent("SagaParked", {}))
+    add(store, "saga-1", NewEvent("CommandIssued", {"step": "reserve_inventory"}))
+    add(store, "saga-1", NewEvent("CompensationStarted", {}))
+    projections = InMemoryProjections(store)
+    parked = projections.saga_instance("saga-1")
+    assert parked is not None
+    assert (parked.status, parked.status_before_park) == ("parked", "compensating")
+    assert parked.current_step == "reserve_inventory"
+    add(store, "saga-1", NewEvent("SagaUnparked", {"still_parked": 0}))
+    restored = projections.saga_instance("saga-1")
+    assert restored is not None
+    assert restored.status == "compensating"
+
+
+def test_unparking_one_of_two_dead_letters_keeps_the_saga_parked(
+    store: InMemoryEventStore,
+) -> None:
+    start(store)
+    add(store, "saga-1", NewEvent("SagaParked", {}), NewEvent("SagaParked", {}))
+    add(store, "saga-1", NewEvent("SagaUnparked", {"still_parked": 1}))
+    projections = InMemoryProjections(store)
+    still = projections.saga_instance("saga-1")
+    assert still is not None
+    assert still.status == "parked"
+    add(store, "saga-1", NewEvent("SagaUnparked", {"still_parked": 0}))
+    unparked = projections.saga_instance("saga-1")
+    assert unparked is not None
+    assert unparked.status == "started"
+
+
+def test_a_terminal_status_ends_the_parking(store: InMemoryEventStore) -> None:
+    start(store)
+    add(store, "saga-1", NewEvent("SagaParked", {}), NewEvent("SagaCompensated", {}))
+    instance = InMemoryProjections(store).saga_instance("saga-1")
+    assert instance is not None
+    assert (instance.status, instance.status_before_park) == ("compensated", None)
+
+
 def test_other_events_only_bump_updated_at(store: InMemoryEventStore) -> None:
     start(store)
     add(store, "saga-1", NewEvent("ReplyReceived", {"step": "x"}))
