@@ -34,7 +34,10 @@ from orchestrator.codec import (
     plan_schemas,
     register_schemas,
 )
+from orchestrator.config import Settings
 from orchestrator.messages import SCHEMA_PACKAGE, AvroSchemaFile, load_schema_dir
+from orchestrator.runtime import Routes, load_sagas
+from orchestrator.saga import SagaRegistry
 
 __all__ = ["schemas"]
 
@@ -182,8 +185,11 @@ def _schema_files(ctx: click.Context) -> list[AvroSchemaFile]:
 def _parse_bindings(
     bindings: Sequence[str], files: Sequence[AvroSchemaFile]
 ) -> list[tuple[str, str]]:
+    """--bind pairs, plus every (topic, record) the sagas in SAGA_SAGAS use: a record is
+    checked under the subject it will have even before anything was registered for it."""
     known = {f.full_name for f in files}
-    parsed = []
+    registry = SagaRegistry(load_sagas(Settings.from_env().sagas))
+    parsed = [(topic, record) for topic, record in Routes.bindings(registry) if record in known]
     for binding in bindings:
         topic, sep, record = binding.partition("=")
         if not sep or not topic or record not in known:

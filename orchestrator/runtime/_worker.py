@@ -108,6 +108,22 @@ class Routes:
     def consumed(self) -> list[str]:
         return sorted(self.accepted)
 
+    @staticmethod
+    def bindings(registry: SagaRegistry) -> list[tuple[str, str]]:
+        """Every (topic, Avro record) pair the registered sagas put on Kafka or read from it:
+        what the schema registry's subjects are named after (TopicRecordNameStrategy)."""
+        pairs = {
+            (topic, cls.avro_name)
+            for topic, types in Routes.of(registry).accepted.items()
+            for cls in types
+        }
+        for definition in registry.definitions:
+            for step in definition.steps.values():
+                pairs.add((step.topic, step.command.avro_name))
+                if step.compensation is not None:
+                    pairs.add((step.compensation.topic, step.compensation.command.avro_name))
+        return sorted(pairs)
+
 
 class Worker:
     def __init__(
