@@ -88,14 +88,32 @@ STREAM_VERSION_SQL = "SELECT coalesce(max(version), 0) FROM events WHERE stream_
 # Gap-safe tailing. Positions are taken when rows are inserted but become visible when their
 # transaction commits, in another order: a reader paging by position alone would skip an event
 # whose transaction commits after a later position was read. So events are read in (tx_id,
-# position) order and only from transactions older than the oldest transaction still running
-# (the snapshot's xmin): every such transaction has finished, and any transaction that could
-# still commit has a larger tx_id, so it sorts after everything already returned. The cost: a
-# long-running transaction anywhere in the cluster holds readers back until it ends.
+# position) order and only from transactions older than the horizon: the oldest transaction
+# still running that could write to this database. Every older one has finished, and any that
+# could still commit has a larger tx_id, so it sorts after everything already returned.
+#
+# The horizon is the statement snapshot's own list of running transactions (pg_snapshot_xip,
+# consistent with what the rest of the statement sees) minus those known to belong to another
+# database (pg_stat_activity, pg_prepared_xacts): a long write transaction in some other
+# database on the server must not stall the outbox and the projections. A transaction that
+# cannot be attributed stays in: the horizon errs on the safe side, never past a writer of ours.
+# backend_xid is a 32-bit xid, compared with the low 32 bits of the snapshot's xid8 values
+# (transactions running at the same time cannot be 2^32 apart).
+HORIZON_SQL = """
+(SELECT coalesce(
+    (SELECT min(running) FROM pg_snapshot_xip(pg_current_snapshot()) AS running
+     WHERE mod(running::text::numeric, 4294967296)::bigint::text NOT IN (
+         SELECT backend_xid::text FROM pg_stat_activity
+         WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()
+         UNION ALL
+         SELECT transaction::text FROM pg_prepared_xacts WHERE database <> current_database())),
+    pg_snapshot_xmax(pg_current_snapshot())))
+"""
+
 READ_ALL_SQL = f"""
 SELECT {EVENT_COLUMNS} FROM events
 WHERE (tx_id, position) > (%(after_tx)s::xid8, %(after_position)s)
-  AND tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+  AND tx_id < {HORIZON_SQL}
 ORDER BY tx_id, position
 LIMIT %(limit)s
 """
@@ -166,17 +184,15 @@ def read_all(conn: Connection, after_position: int, limit: int) -> list[Recorded
 def wait_for_horizon(conn: Connection, timeout: float, poll_interval: float = 0.05) -> bool:
     """Wait until read_all can see every event committed before this call; False on timeout.
 
-    read_all holds back events of transactions newer than the oldest one still running, on any
-    database of the server. Call outside a transaction: one's own open transaction would hold
+    read_all holds back events of transactions newer than the oldest one still running that may
+    write to this database. Call outside a transaction: one's own open transaction would hold
     the horizon back forever.
     """
     row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").fetchone()
     target = row[0] if row is not None else "0"
     deadline = time.monotonic() + timeout
     while True:
-        reached = conn.execute(
-            "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= %s::xid8", [target]
-        ).fetchone()
+        reached = conn.execute(f"SELECT {HORIZON_SQL} >= %s::xid8", [target]).fetchone()
         if reached is not None and reached[0]:
             return True
         if time.monotonic() >= deadline:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from event_store import NewEvent, RecordedEvent
 from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
@@ -133,3 +134,33 @@ def test_a_subscription_tailing_busy_writers_misses_nothing(clean_db: ScratchDb)
     positions = [e.position for e in seen]
     assert len(positions) == len(set(positions)), "an event was delivered twice"
     assert sorted(positions) == sorted(written), "an event was skipped"
+
+
+def test_a_writer_in_another_database_does_not_hold_the_reader_back(
+    clean_db: ScratchDb,
+) -> None:
+    # The horizon counts only transactions that could write to this database's events: a long
+    # batch job elsewhere on the server must not stall the outbox relay and the projections.
+    with (
+        PostgresEventStore(clean_db.app) as store,
+        psycopg.connect(make_conninfo(clean_db.superuser, dbname="postgres")) as elsewhere,
+    ):
+        elsewhere.execute("CREATE TEMP TABLE busy (x int)")
+        elsewhere.execute("INSERT INTO busy VALUES (1)")  # a write transaction, left open
+        held = elsewhere.execute("SELECT pg_current_xact_id_if_assigned()").fetchone()
+        assert held is not None
+        assert held[0] is not None
+        appended = store.append("s-1", "T", 0, [NewEvent("E", {})])
+        eventually(lambda: len(store.read_all(0, 10)) == 1, timeout=5.0)
+        assert [e.position for e in store.read_all(0, 10)] == list(appended.positions)
+        elsewhere.rollback()
+
+
+def test_a_writer_in_this_database_still_holds_the_reader_back(clean_db: ScratchDb) -> None:
+    with PostgresEventStore(clean_db.app) as store, psycopg.connect(clean_db.app) as open_tx:
+        open_tx.execute("SELECT pg_current_xact_id()")  # assigns an xid: a possible writer
+        store.append("s-2", "T", 0, [NewEvent("E", {})])
+        time.sleep(0.3)
+        assert store.read_all(0, 10) == []
+        open_tx.rollback()
+        eventually(lambda: len(store.read_all(0, 10)) == 1)
