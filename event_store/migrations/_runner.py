@@ -25,10 +25,11 @@ from typing import Any
 
 import psycopg
 
+from event_store import advisory_locks
 from event_store._model import EventStoreError
 
 # Arbitrary but fixed: the key every migrating process locks. Part of the deployment contract.
-MIGRATION_LOCK_KEY = 0x5A6A_0001
+MIGRATION_LOCK_KEY = advisory_locks.MIGRATIONS
 
 _FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 

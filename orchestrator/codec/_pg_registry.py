@@ -30,6 +30,7 @@ import psycopg.errors
 from confluent_kafka.schema_registry import RegisteredSchema, Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from event_store import advisory_locks
 from orchestrator.codec._compat import (
     DEFAULT_COMPATIBILITY,
     CompatibilityLevel,
@@ -50,9 +51,8 @@ _INVALID_COMPATIBILITY = 42203
 _INCOMPATIBLE = 409
 _GLOBAL = ""  # subject_config row holding the global level
 
-# First key of the two-int advisory lock: keeps these locks apart from any other user of
-# pg_advisory_xact_lock(int, int) in the database. ASCII "SR".
-_LOCK_CLASS = 0x5352
+# First key of the two-int advisory lock (registered with every other key of the project).
+_LOCK_CLASS = advisory_locks.SCHEMA_REGISTRY_SUBJECT_CLASS
 
 
 def schema_fingerprint(schema_type: str, schema_str: str) -> bytes:

@@ -64,6 +64,7 @@ class Transition:
     before: str | None
     after: str
     terminal: bool
+    started_at: str  # ISO-8601 UTC, from the saga's start decision
 
 
 @dataclass(slots=True)
@@ -174,6 +175,7 @@ class SagaProcessor:
                         before,
                         plan.after.lifecycle,
                         plan.after.terminal,
+                        plan.after.started_at,
                     )
                 )
 

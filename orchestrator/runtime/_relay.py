@@ -27,6 +27,7 @@ import psycopg
 import structlog
 from confluent_kafka import KafkaError, Producer
 
+from event_store import advisory_locks
 from event_store._model import EventStore, RecordedEvent
 from event_store.subscription import CatchUpSubscription, CheckpointStore
 from orchestrator import headers as h
@@ -38,8 +39,7 @@ from orchestrator.saga import SagaRegistry, TimerFired, timer_message_id
 log = structlog.get_logger(__name__)
 
 OUTBOX_SUBSCRIPTION = "outbox-relay"
-# Arbitrary but fixed: the advisory-lock key that elects the relay leader. Never reuse it.
-RELAY_LOCK_KEY = 0x5A6A_0001
+RELAY_LOCK_KEY = advisory_locks.OUTBOX_RELAY_LEADER
 
 
 class PublishError(Exception):
@@ -219,6 +219,36 @@ class TimerPoller:
             self._delivery.raise_if_failed(self._producer, 30.0)
             self.fired += fired
         return fired
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+BACKLOG_SQL = """
+SELECT count(*) FROM events
+WHERE position > coalesce(
+    (SELECT position FROM subscription_checkpoints WHERE name = %s), 0)
+"""
+
+
+class BacklogProbe:
+    """How many committed events the outbox relay has not passed yet (the gauge an SRE watches
+    when commands seem slow: it grows while the relay is stalled or down)."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def backlog(self) -> int:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._conninfo, autocommit=True)
+        try:
+            row = self._conn.execute(BACKLOG_SQL, (OUTBOX_SUBSCRIPTION,)).fetchone()
+        except psycopg.OperationalError:
+            self._conn.close()
+            raise
+        return int(row[0]) if row else 0
 
     def close(self) -> None:
         if self._conn is not None:

@@ -41,7 +41,13 @@ from orchestrator.runtime._dead_letters import DeadLetterError, DeadLetterPublis
 from orchestrator.runtime._kafka_config import admin_config, consumer_config, producer_config
 from orchestrator.runtime._processor import BatchOutcome, Inbound, SagaProcessor
 from orchestrator.runtime._record import ConsumedRecord, consume_batch, store_offsets
-from orchestrator.runtime._relay import LeaderLease, OutboxRelay, PublishError, TimerPoller
+from orchestrator.runtime._relay import (
+    BacklogProbe,
+    LeaderLease,
+    OutboxRelay,
+    PublishError,
+    TimerPoller,
+)
 from orchestrator.runtime._retry import is_transient
 from orchestrator.runtime._topics import TopicSpec, ensure_topics, with_dead_letters
 from orchestrator.saga import (
@@ -202,9 +208,13 @@ class Worker:
         housekeeper.start()
         log.info("worker running", topics=self.routes.consumed, group=settings.consumer_group)
         wait_s = settings.batch_max_wait_ms / 1000
+        next_lag = 0.0
         try:
             while not stop.is_set():
                 self._health.beat()
+                if time.monotonic() >= next_lag:
+                    self._report_lag(consumer)
+                    next_lag = time.monotonic() + 5.0
                 messages = consume_batch(consumer, settings.batch_max_messages, wait_s)
                 records = self._records(messages)
                 if records:
@@ -406,6 +416,21 @@ class Worker:
             total.transitions.extend(outcome.transitions)
         return total
 
+    def _report_lag(self, consumer: Consumer) -> None:
+        """Consumer lag per assigned partition, from the watermarks librdkafka already has
+        (cached: no broker round trip on the hot loop)."""
+        assigned = [TopicPartition(t, p) for t, p in self._assigned]
+        if not assigned:
+            return
+        for tp in consumer.position(assigned):
+            if tp.offset < 0:
+                continue  # nothing consumed yet on this partition
+            _low, high = consumer.get_watermark_offsets(tp, cached=True)
+            if high >= 0:
+                self._metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                    max(high - tp.offset, 0)
+                )
+
     # --- offsets, rebalances ------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -476,7 +501,9 @@ class Worker:
 
     def _upkeep(self, stop: threading.Event, leading: threading.Event, producer: Producer) -> None:
         timers = TimerPoller(self._settings.database_url, producer, self._codec, self._registry)
+        probe = BacklogProbe(self._settings.database_url)
         next_timer_poll = 0.0
+        next_probe = 0.0
         try:
             while not stop.is_set():
                 if not leading.wait(0.5):
@@ -488,6 +515,9 @@ class Worker:
                         fired = timers.poll(self._clock())
                         self._metrics.timers_fired.inc(fired)
                         next_timer_poll = time.monotonic() + (0.0 if fired else 0.2)
+                    if time.monotonic() >= next_probe:
+                        self._metrics.outbox_backlog.set(probe.backlog())
+                        next_probe = time.monotonic() + 1.0
                 except Exception as exc:  # noqa: BLE001 - outages are retried, bugs logged
                     (log.warning if _is_outage(exc) else log.exception)(
                         "projector or timers failed; retrying", error=repr(exc)
@@ -498,6 +528,7 @@ class Worker:
                     stop.wait(0.01)
         finally:
             timers.close()
+            probe.close()
 
     # --- metrics ------------------------------------------------------------------------------
 
@@ -527,6 +558,11 @@ class Worker:
             if transition.before is None:
                 metrics.sagas_started.labels(saga_type=transition.saga_type).inc()
             if transition.terminal:
+                if transition.started_at:
+                    elapsed = self._clock() - datetime.fromisoformat(transition.started_at)
+                    metrics.saga_duration.labels(
+                        saga_type=transition.saga_type, status=transition.after
+                    ).observe(max(elapsed.total_seconds(), 0.0))
                 metrics.sagas_finished.labels(
                     saga_type=transition.saga_type, status=transition.after
                 ).inc()

@@ -63,6 +63,7 @@ def _started(definition: SagaDefinition, e: ev.SagaStarted) -> SagaInstance:
         steps={name: StepState() for name in definition.steps},
         handled=frozenset({e.received.message_id}),
         version=1,
+        started_at=e.received.at,
     )
 
 

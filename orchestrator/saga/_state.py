@@ -98,6 +98,7 @@ class SagaInstance:
     parked: frozenset[DeadLetterRef] = frozenset()
     handled: frozenset[str] = frozenset()  # ids of messages already decided on
     version: int = 0  # events folded so far: the stream version to append after
+    started_at: str = ""  # the start decision's clock reading (ISO-8601 UTC), for durations
 
     @property
     def terminal(self) -> bool:
