@@ -225,10 +225,13 @@ class TimerPoller:
             self._conn.close()
 
 
+# The relay reads the log in (tx_id, position) order, so "not passed yet" is counted the same
+# way (a plain position comparison would miscount events of late-committing transactions).
 BACKLOG_SQL = """
-SELECT count(*) FROM events
-WHERE position > coalesce(
-    (SELECT position FROM subscription_checkpoints WHERE name = %s), 0)
+SELECT count(*) FROM events e
+LEFT JOIN subscription_checkpoints c ON c.name = %s
+LEFT JOIN events done ON done.position = c.position
+WHERE done.position IS NULL OR (e.tx_id, e.position) > (done.tx_id, done.position)
 """
 
 
