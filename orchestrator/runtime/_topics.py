@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException
@@ -55,27 +54,18 @@ def with_dead_letters(specs: Iterable[TopicSpec]) -> list[TopicSpec]:
 def ensure_topics(
     admin: AdminClient, specs: Iterable[TopicSpec], *, timeout: float = 30.0
 ) -> list[TopicProblem]:
-    """Create missing topics; return problems with existing ones (too few partitions).
+    """Create missing topics; return the topics that have fewer partitions than configured.
 
     Raises TopicSetupError if a creation fails for any reason other than a concurrent creator
-    having won the race."""
+    having won the race. Partition counts are checked after creating, so a topic someone else
+    created meanwhile (with whatever partitions) is checked too."""
     wanted = {spec.name: spec for spec in specs}
     existing = admin.list_topics(timeout=timeout).topics
-    problems: list[TopicProblem] = []
-    missing: list[Any] = []  # NewTopic instances
-    for name, spec in sorted(wanted.items()):
-        metadata = existing.get(name)
-        if metadata is None:
-            missing.append(NewTopic(name, spec.partitions, spec.replication_factor))
-        elif len(metadata.partitions) < spec.partitions:
-            problems.append(
-                TopicProblem(
-                    name,
-                    f"has {len(metadata.partitions)} partitions, configuration asks for "
-                    f"{spec.partitions}: fewer consumers can share the load (Kafka cannot "
-                    "shrink or reshuffle partitions safely, so this is not changed automatically)",
-                )
-            )
+    missing = [
+        NewTopic(name, spec.partitions, spec.replication_factor)
+        for name, spec in sorted(wanted.items())
+        if name not in existing
+    ]
     if missing:
         failures: list[str] = []
         for name, future in admin.create_topics(missing, request_timeout=timeout).items():
@@ -92,6 +82,20 @@ def ensure_topics(
                 failures.append(f"{name}: {exc}")
         if failures:
             raise TopicSetupError("could not create topics: " + "; ".join(failures))
+        existing = admin.list_topics(timeout=timeout).topics
+    problems: list[TopicProblem] = []
+    for name, spec in sorted(wanted.items()):
+        metadata = existing.get(name)
+        count = len(metadata.partitions) if metadata is not None else spec.partitions
+        if count < spec.partitions:
+            problems.append(
+                TopicProblem(
+                    name,
+                    f"has {count} partitions, configuration asks for {spec.partitions}: "
+                    "fewer consumers can share the load (Kafka cannot shrink or reshuffle "
+                    "partitions safely, so this is not changed automatically)",
+                )
+            )
     for problem in problems:
         log.warning("topic misconfigured", topic=problem.topic, detail=problem.detail)
     return problems
