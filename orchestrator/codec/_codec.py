@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from collections.abc import Collection
 from typing import Any
 
@@ -48,7 +47,6 @@ __all__ = ["Codec"]
 
 _MAGIC_BYTE = 0
 _HEADER_BYTES = 5  # magic byte + 4-byte schema id
-_UNKNOWN_IDS_CAP = 10_000  # bounds the negative cache under a flood of forged ids
 
 
 class Codec:
@@ -62,7 +60,6 @@ class Codec:
         self._serializers: dict[type[Message], AvroSerializer] = {}
         self._deserializers: dict[type[Message], AvroDeserializer] = {}
         self._writer_names: dict[int, str] = {}  # schema id -> writer record full name
-        self._unknown_ids: dict[int, float] = {}  # schema id -> monotonic expiry
         self._build_lock = threading.Lock()
 
     # --- encode -----------------------------------------------------------------------------
@@ -203,13 +200,9 @@ class Codec:
         name = self._writer_names.get(schema_id)
         if name is not None:
             return name
-        expiry = self._unknown_ids.get(schema_id)
-        if expiry is not None and expiry > time.monotonic():
-            raise UnknownSchemaIdError(
-                f"{topic}: schema id {schema_id} is unknown to the registry",
-                topic=topic,
-                schema_id=schema_id,
-            )
+        # No negative cache: an id unknown a moment ago may be the next schema someone registers
+        # (ids are sequential), and remembering it as unknown dead-lettered healthy messages.
+        # A flood of forged ids costs one registry lookup per message, bounded by consumption.
         try:
             schema = self.registry.get_schema(schema_id)
         except RegistryUnavailableError:
@@ -232,10 +225,6 @@ class Codec:
         self, topic: str, schema_id: int, exc: SchemaRegistryError
     ) -> DecodeError | RegistryUnavailableError:
         if exc.http_status_code == 404:
-            if len(self._unknown_ids) >= _UNKNOWN_IDS_CAP:
-                self._unknown_ids.clear()
-            ttl = self.settings.unknown_schema_id_ttl_seconds
-            self._unknown_ids[schema_id] = time.monotonic() + ttl
             return UnknownSchemaIdError(
                 f"{topic}: schema id {schema_id} is unknown to the registry",
                 topic=topic,

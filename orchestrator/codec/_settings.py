@@ -32,9 +32,6 @@ class CodecSettings:
     # Workers register the schemas they write on first use. Production deployments with an
     # external registry usually turn this off and register in CI with `sagactl schemas register`.
     auto_register: bool = True
-    # How long an unknown schema id is remembered as unknown, so a flood of forged ids costs
-    # one registry query per id and period rather than one per message.
-    unknown_schema_id_ttl_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if self.max_message_bytes <= 5:

@@ -20,6 +20,8 @@ def test_missing_topics_are_created_and_too_few_partitions_reported(world: World
     admin = AdminClient({"bootstrap.servers": world.bootstrap})
     narrow = f"test.narrow.{world.suffix}"
     admin.create_topics([NewTopic(narrow, 1, 1)])[narrow].result(30)
+    while narrow not in admin.list_topics(timeout=10).topics:  # metadata catches up
+        time.sleep(0.1)
     missing = f"test.missing.{world.suffix}"
     try:
         problems = ensure_topics(admin, [TopicSpec(narrow, 4, 1), TopicSpec(missing, 3, 1)])
