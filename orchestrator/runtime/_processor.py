@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import structlog
 
@@ -139,13 +138,16 @@ class SagaProcessor:
             result = self._store.append_batch(appends) if appends else None
             outcome.append_seconds += time.perf_counter() - started
             conflicts = set(result.conflicts) if result else set()
+            if result is not None:
+                # The store already held this append's message id: the plan was made on a state
+                # that did not know that message, so it may mix new events with old ones.
+                # Replay and decide again, exactly as after a version conflict.
+                conflicts |= {s for s, r in result.appended.items() if r.deduplicated}
             for saga_id, plan in plans.items():
                 if saga_id in conflicts:
                     self._cache.discard(saga_id)
                     continue
-                self._settle(
-                    saga_id, plan, result.appended.get(saga_id) if result else None, outcome
-                )
+                self._settle(saga_id, plan, outcome)
             if not conflicts:
                 return outcome
             log.info("append conflicts; replaying", streams=len(conflicts), round=round_number + 1)
@@ -154,13 +156,8 @@ class SagaProcessor:
             f"{len(pending)} sagas still conflicted after {MAX_CONFLICT_ROUNDS} rounds"
         )
 
-    def _settle(self, saga_id: str, plan: _Plan, appended: Any, outcome: BatchOutcome) -> None:
+    def _settle(self, saga_id: str, plan: _Plan, outcome: BatchOutcome) -> None:
         outcome.unknown_saga.extend(plan.unknown)
-        if appended is not None and appended.deduplicated:
-            # The store already held this batch's last message for the stream: our state was
-            # stale. Nothing was written; forget the state so the next message replays it.
-            self._cache.discard(saga_id)
-            return
         if plan.events:
             outcome.appended_streams += 1
             outcome.appended_events += len(plan.events)
@@ -209,6 +206,10 @@ class SagaProcessor:
         events: list[NewEvent] = []
         unknown: list[Inbound] = []
         saga_type = before.saga_type if before is not None else ""
+        # The append's idempotency key: the last message that produced events. Never a
+        # redelivered one the store already holds, or the store would take the whole append
+        # for a repeat and drop the new events with it.
+        producing_message_id = group[-1].envelope.message_id
         for item in group:
             envelope = item.envelope
             if instance is not None:
@@ -230,6 +231,7 @@ class SagaProcessor:
                 outcome.duplicates += 1
                 continue
             instance = decision.instance
+            producing_message_id = envelope.message_id
             metadata = _metadata(envelope)
             events.extend(event.to_new_event(metadata) for event in decision.events)
         return _Plan(
@@ -238,7 +240,7 @@ class SagaProcessor:
             before=before,
             after=instance,
             events=events,
-            last_message_id=group[-1].envelope.message_id,
+            last_message_id=producing_message_id,
             partition=group[-1].partition,
             unknown=unknown,
         )

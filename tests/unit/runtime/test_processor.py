@@ -140,3 +140,42 @@ def test_replies_for_sagas_that_do_not_exist_are_reported(store: InMemoryEventSt
 def test_transitions_report_lifecycle_changes(store: InMemoryEventStore) -> None:
     outcome = processor(store).process([start("o1")])
     assert [(t.before, t.after) for t in outcome.transitions] == [(None, "running")]
+
+
+def test_a_new_message_batched_with_a_redelivered_one_is_not_lost(
+    store: InMemoryEventStore,
+) -> None:
+    # After a restart the batch holds a new reply and, after it, the redelivered start. The
+    # append must not be keyed by the start's id (the store holds it already and would take
+    # the whole append for a repeat, dropping the reply's events).
+    first = start("o1")
+    processor(store).process([first])
+    saga_id = first.envelope.saga_id
+    credit = reply(
+        saga_id, CreditReserved(order_id="o1", reservation_id="r1"), "reserve_credit", 1, "m1"
+    )
+    processor(store).process([credit, first])
+    assert "StepSucceeded" in event_types(store, saga_id)
+
+
+def test_a_stale_plan_keyed_by_a_message_the_store_holds_is_replayed(
+    store: InMemoryEventStore,
+) -> None:
+    cache: StateCache[SagaInstance] = StateCache(1000)
+    stale_worker = processor(store, cache)
+    first = start("o1")
+    saga_id = first.envelope.saga_id
+    credit = reply(
+        saga_id, CreditReserved(order_id="o1", reservation_id="r1"), "reserve_credit", 1, "m1"
+    )
+    stale_worker.process([first, credit])
+    inventory = reply(
+        saga_id, InventoryReserved(order_id="o1", reservation_id="i1"), "reserve_inventory", 1, "m2"
+    )
+    processor(store).process([inventory])  # behind the stale worker's cache
+    # The stale worker sees the same inventory reply again: its plan is keyed by m2, which the
+    # store holds; it must replay, recognise m2 as handled, and write nothing.
+    versions_before = len(store.read_stream(saga_id))
+    outcome = stale_worker.process([inventory])
+    assert len(store.read_stream(saga_id)) == versions_before
+    assert outcome.duplicates == 1
