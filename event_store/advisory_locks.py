@@ -12,7 +12,7 @@ from typing import Final
 
 # Single bigint keys: session locks held by one process at a time.
 MIGRATIONS: Final = 0x5A6A_0001  # event_store.migrations: one migration run at a time
-OUTBOX_RELAY_LEADER: Final = 0x5A6A_0002  # orchestrator.runtime: the relay/projector/timer leader
 
 # Two-key locks: the first key is the class, the second a hash of the locked name.
+OUTBOX_RELAY_LEADER_CLASS: Final = 0x5A6A  # orchestrator.runtime: the leader of a consumer group
 SCHEMA_REGISTRY_SUBJECT_CLASS: Final = 0x5352  # orchestrator.codec ("SR"): versions of a subject

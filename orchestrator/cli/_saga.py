@@ -21,6 +21,7 @@ from orchestrator.config import Settings
 from orchestrator.messages import Message
 from orchestrator.runtime import App
 from orchestrator.runtime._kafka_config import producer_config
+from orchestrator.runtime._relay import DeliveryTracker, PublishError
 from orchestrator.saga import CancelSaga, ResolveSaga, RetryStep
 from orchestrator.saga.events import event_from_recorded
 
@@ -123,6 +124,7 @@ def _send(saga_id: str, message: Message, dry_run: bool) -> None:
         click.echo(f"would send {message.avro_name} to {topic}: {message.model_dump_json()}")
         return
     producer = Producer(producer_config(settings, client_id="sagactl-operator"))
+    delivery = DeliveryTracker()
     try:
         producer.produce(
             topic,
@@ -133,9 +135,11 @@ def _send(saga_id: str, message: Message, dry_run: bool) -> None:
                 (h.SAGA_ID, saga_id),
                 (h.SAGA_TYPE, instance.saga_type),
             ],
+            on_delivery=delivery,
         )
-        if producer.flush(30):
-            raise fail("Kafka did not acknowledge the command", EXIT_UNREACHABLE)
+        delivery.raise_if_failed(producer, 30.0)
+    except PublishError as exc:
+        raise fail(f"Kafka did not take the command: {exc}", EXIT_UNREACHABLE) from None
     except KafkaException as exc:
         raise fail(f"Kafka unreachable: {exc}", EXIT_UNREACHABLE) from None
     click.echo(f"sent {message.avro_name} to {topic}")

@@ -24,17 +24,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
+import psycopg
 import structlog
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from orchestrator import headers as h
 from orchestrator.codec import Codec, DecodeError, RegistryUnavailableError
 from orchestrator.config import Settings
 from orchestrator.messages import Message
 from orchestrator.participant._inbox import Connection, Inbox, InboxTransaction, StoredReply
-from orchestrator.runtime._dead_letters import DeadLetterPublisher
+from orchestrator.runtime._dead_letters import DeadLetterError, DeadLetterPublisher
 from orchestrator.runtime._kafka_config import consumer_config, producer_config
 from orchestrator.runtime._record import ConsumedRecord, Headers, consume_batch, store_offsets
+from orchestrator.runtime._relay import DeliveryTracker, PublishError
 from orchestrator.runtime._retry import is_transient
 
 log = structlog.get_logger(__name__)
@@ -95,6 +97,7 @@ class Participant:
         self._handler_attempts = handler_attempts
         self._batch_max = batch_max_messages
         self._by_topic: dict[str, dict[type[Message], _Registration]] = {}
+        self._delivery = DeliveryTracker()
         self.group_id = f"participant-{name}"
 
     # --- declaration -------------------------------------------------------------------------
@@ -182,12 +185,23 @@ class Participant:
                 if isinstance(outcome, BaseException):
                     failed.append((record, outcome))
                     continue
+                try:
+                    reply = None if outcome is None else self._reply(record, context, outcome)
+                except Exception as exc:
+                    if _is_outage(exc):
+                        raise
+                    # No reply topic, a reply the codec refuses: this command can never be
+                    # answered, so it is dead-lettered rather than retried for ever.
+                    failed.append((record, exc))
+                    continue
             else:
                 try:
                     outcome = registration.handler(message, context)
+                    reply = None if outcome is None else self._reply(record, context, outcome)
                 except Exception as exc:
+                    if _is_outage(exc):
+                        raise
                     raise _HandlerRaisedError from exc
-            reply = None if outcome is None else self._reply(record, context, outcome)
             handled[message_id] = reply
             if reply is not None:
                 replies.append(reply)
@@ -219,6 +233,10 @@ class Participant:
                 if is_transient(exc):
                     time.sleep(min(0.05 * 2**attempt, 1.0))
         assert last is not None
+        if _is_outage(last):
+            # The handler's own dependency is down: keep the batch and retry it later rather
+            # than dead-letter a healthy command.
+            raise last
         return HandlerFailedError(f"{registration.command.__name__} handler failed: {last!r}")
 
     def _reply(
@@ -267,7 +285,12 @@ class Participant:
                     records.append(ConsumedRecord.from_message(message))
                 if records:
                     self._process_until_done(records, producer, dead_letters, stop)
-                    store_offsets(consumer, records)
+                    try:
+                        store_offsets(consumer, records)
+                    except KafkaException as exc:
+                        # A partition revoked while the batch ran: its next owner starts from
+                        # the last committed offset and the inbox answers the repeats.
+                        log.warning("offsets not stored", participant=self.name, error=str(exc))
         finally:
             producer.flush(30)
             consumer.close()
@@ -284,12 +307,10 @@ class Participant:
         while True:
             try:
                 self._process(records, producer, dead_letters)
-            except (RegistryUnavailableError, OSError) as exc:
-                error: BaseException = exc
             except Exception as exc:
-                if not is_transient(exc):
+                if not _is_outage(exc):
                     raise
-                error = exc
+                error: BaseException = exc
             else:
                 return
             # A dependency is down: keep the batch, never dead-letter healthy commands for it.
@@ -322,9 +343,20 @@ class Participant:
                 key=reply.key,
                 value=reply.value,
                 headers=list[tuple[str, str | bytes | None]](reply.headers),
+                on_delivery=self._delivery,
             )
-        if producer.flush(30) != 0:
-            raise OSError("replies were not acknowledged by Kafka within 30 s")
+        # Raises PublishError unless every reply was acknowledged: the offsets stay unstored
+        # and the batch is retried (the inbox answers with the stored replies).
+        self._delivery.raise_if_failed(producer, 30.0)
+
+
+def _is_outage(error: BaseException) -> bool:
+    """A dependency is unwell (keep the batch, retry) rather than the command being bad."""
+    if isinstance(error, RegistryUnavailableError | PublishError | DeadLetterError):
+        return True
+    if isinstance(error, psycopg.Error):
+        return not isinstance(error, psycopg.DataError | psycopg.IntegrityError)
+    return is_transient(error)
 
 
 def _message_id(record: ConsumedRecord) -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from orchestrator import headers as h
 from orchestrator.runtime._record import ConsumedRecord, Headers
@@ -83,22 +84,12 @@ class DeadLetterPublisher:
             outcome.append(err if err is not None else delivered)
             done.set()
 
-        self._producer.produce(
-            dead_letter_topic(record.topic),
-            key=record.key,
-            value=record.value,
-            partition=record.partition,
-            headers=list[tuple[str, str | bytes | None]](
-                dead_letter_headers(
-                    record,
-                    error,
-                    consumer_group=self._consumer_group,
-                    attempts=attempts,
-                    reason=reason,
-                )
-            ),
-            on_delivery=on_delivery,
-        )
+        try:
+            self._produce(record, error, reason=reason, attempts=attempts, on_delivery=on_delivery)
+        except (KafkaException, BufferError) as exc:
+            # Queue full, or the client refused the record outright: nothing was sent, the
+            # offset must not move; the caller retries (and alerts if it never succeeds).
+            raise DeadLetterError(f"dead letter for {record.coordinates} not sent: {exc}") from exc
         self._producer.flush(self._timeout_s)
         result = outcome[0] if outcome else None
         if not done.is_set() or result is None or isinstance(result, KafkaError):
@@ -115,4 +106,30 @@ class DeadLetterPublisher:
             original_partition=record.partition,
             original_offset=record.offset,
             reason=reason,
+        )
+
+    def _produce(
+        self,
+        record: ConsumedRecord,
+        error: BaseException,
+        *,
+        reason: str,
+        attempts: int,
+        on_delivery: Callable[[KafkaError | None, Message], None],
+    ) -> None:
+        self._producer.produce(
+            dead_letter_topic(record.topic),
+            key=record.key,
+            value=record.value,
+            partition=record.partition,
+            headers=list[tuple[str, str | bytes | None]](
+                dead_letter_headers(
+                    record,
+                    error,
+                    consumer_group=self._consumer_group,
+                    attempts=attempts,
+                    reason=reason,
+                )
+            ),
+            on_delivery=on_delivery,
         )

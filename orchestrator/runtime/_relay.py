@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 import structlog
 from confluent_kafka import KafkaError, Producer
+from psycopg.conninfo import make_conninfo
 
 from event_store import advisory_locks
 from event_store._model import EventStore, RecordedEvent
@@ -38,15 +39,21 @@ from orchestrator.saga import SagaRegistry, TimerFired, timer_message_id
 
 log = structlog.get_logger(__name__)
 
-OUTBOX_SUBSCRIPTION = "outbox-relay"
-RELAY_LOCK_KEY = advisory_locks.OUTBOX_RELAY_LEADER
+
+def relay_subscription(consumer_group: str) -> str:
+    """The relay's checkpoint name. One relay per consumer group: deployments that share a
+    database but run different sagas each publish their own sagas' commands."""
+    return f"outbox-relay:{consumer_group}"
+
+
+RELAY_LEADER_CLASS = advisory_locks.OUTBOX_RELAY_LEADER_CLASS
 
 
 class PublishError(Exception):
     """Kafka did not acknowledge every message of a page; the checkpoint was not moved."""
 
 
-class _DeliveryTracker:
+class DeliveryTracker:
     def __init__(self) -> None:
         self.failures: list[KafkaError] = []
 
@@ -89,18 +96,21 @@ class OutboxRelay:
         producer: Producer,
         codec: Codec,
         *,
+        name: str,
+        saga_types: set[str],
         page_size: int = 2000,
         flush_timeout_s: float = 30.0,
         metrics: Metrics | None = None,
     ) -> None:
+        self._saga_types = frozenset(saga_types)
         self._metrics = metrics
         self._producer = producer
         self._codec = codec
         self._flush_timeout_s = flush_timeout_s
-        self._delivery = _DeliveryTracker()
+        self._delivery = DeliveryTracker()
         self.published = 0
         self._subscription = CatchUpSubscription(
-            store, checkpoints, OUTBOX_SUBSCRIPTION, self._publish, batch_size=page_size
+            store, checkpoints, name, self._publish, batch_size=page_size
         )
 
     @property
@@ -115,8 +125,8 @@ class OutboxRelay:
         count = 0
         per_topic: dict[str, int] = {}
         for event in events:
-            if event.event_type != "CommandIssued":
-                continue
+            if event.event_type != "CommandIssued" or event.stream_type not in self._saga_types:
+                continue  # another deployment's saga: its own relay publishes it
             data = event.data
             topic = str(data["topic"])
             command = message_class(str(data["message_type"])).model_validate(data["payload"])
@@ -148,7 +158,7 @@ class DueTimer:
 DUE_TIMERS_SQL = """
 SELECT t.stream_id, i.saga_type, t.timer_id, t.fire_at
 FROM timers t JOIN saga_instances i ON i.stream_id = t.stream_id
-WHERE t.status = 'scheduled' AND t.fire_at <= %s
+WHERE t.status = 'scheduled' AND t.fire_at <= %s AND i.saga_type = ANY(%s)
 ORDER BY t.fire_at
 LIMIT %s
 """
@@ -175,7 +185,7 @@ class TimerPoller:
         self._batch_size = batch_size
         self._resend_after_s = resend_after_s
         self._sent: dict[str, float] = {}  # timer id -> monotonic time sent
-        self._delivery = _DeliveryTracker()
+        self._delivery = DeliveryTracker()
         self._conn: psycopg.Connection[Any] | None = None
         self.fired = 0
 
@@ -183,7 +193,8 @@ class TimerPoller:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self._conninfo, autocommit=True)
         try:
-            rows = self._conn.execute(DUE_TIMERS_SQL, (now, self._batch_size)).fetchall()
+            types = sorted(d.name for d in self._registry.definitions)
+            rows = self._conn.execute(DUE_TIMERS_SQL, (now, types, self._batch_size)).fetchall()
         except psycopg.OperationalError:
             self._conn.close()
             raise
@@ -239,15 +250,16 @@ class BacklogProbe:
     """How many committed events the outbox relay has not passed yet (the gauge an SRE watches
     when commands seem slow: it grows while the relay is stalled or down)."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, subscription: str) -> None:
         self._conninfo = conninfo
+        self._subscription = subscription
         self._conn: psycopg.Connection[Any] | None = None
 
     def backlog(self) -> int:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self._conninfo, autocommit=True)
         try:
-            row = self._conn.execute(BACKLOG_SQL, (OUTBOX_SUBSCRIPTION,)).fetchone()
+            row = self._conn.execute(BACKLOG_SQL, (self._subscription,)).fetchone()
         except psycopg.OperationalError:
             self._conn.close()
             raise
@@ -258,13 +270,25 @@ class BacklogProbe:
             self._conn.close()
 
 
+# A leader whose machine vanished keeps its session, and so its lock, until the server notices
+# the dead connection: keepalives bound that to about half a minute instead of TCP's ~2 hours.
+_KEEPALIVES: dict[str, str | int] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "options": "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3",
+}
+
+
 class LeaderLease:
     """Session advisory lock on a dedicated connection: held while the connection lives, so a
-    crashed leader's lease ends with its connection and another worker takes over."""
+    crashed leader's lease ends with its connection and another worker takes over. One lease
+    per consumer group (two-key lock: class, hash of the group)."""
 
-    def __init__(self, conninfo: str, key: int = RELAY_LOCK_KEY) -> None:
+    def __init__(self, conninfo: str, consumer_group: str) -> None:
         self._conninfo = conninfo
-        self._key = key
+        self._group = consumer_group
         self._conn: psycopg.Connection[Any] | None = None
         self._held = False
 
@@ -272,14 +296,20 @@ class LeaderLease:
         """True while this process is the leader; tries to become it when it is not."""
         try:
             if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(self._conninfo, autocommit=True)
+                self._conn = psycopg.connect(
+                    make_conninfo(self._conninfo, connect_timeout=10, **_KEEPALIVES),
+                    autocommit=True,
+                )
                 self._held = False
             if self._held:
                 self._conn.execute("SELECT 1")  # still alive: the lock lives with the session
                 return True
-            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+            row = self._conn.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                (RELAY_LEADER_CLASS, self._group),
+            ).fetchone()
             self._held = bool(row and row[0])
-        except psycopg.OperationalError:
+        except psycopg.Error:
             if self._conn is not None:
                 self._conn.close()
             self._held = False

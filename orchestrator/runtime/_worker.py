@@ -20,16 +20,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, TypeVar
 
 import psycopg
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from event_store._model import EventStore
+from event_store._model import EventStore, EventStoreError, InvalidEventError
 from event_store.subscription import CheckpointStore
 from orchestrator import headers as h
 from orchestrator.codec import Codec, DecodeError, RegistryUnavailableError
@@ -39,7 +39,12 @@ from orchestrator.observability import HealthState, Metrics
 from orchestrator.runtime._cache import StateCache
 from orchestrator.runtime._dead_letters import DeadLetterError, DeadLetterPublisher
 from orchestrator.runtime._kafka_config import admin_config, consumer_config, producer_config
-from orchestrator.runtime._processor import BatchOutcome, Inbound, SagaProcessor
+from orchestrator.runtime._processor import (
+    BatchOutcome,
+    ConflictStormError,
+    Inbound,
+    SagaProcessor,
+)
 from orchestrator.runtime._record import ConsumedRecord, consume_batch, store_offsets
 from orchestrator.runtime._relay import (
     BacklogProbe,
@@ -47,6 +52,7 @@ from orchestrator.runtime._relay import (
     OutboxRelay,
     PublishError,
     TimerPoller,
+    relay_subscription,
 )
 from orchestrator.runtime._retry import is_transient
 from orchestrator.runtime._topics import TopicSpec, ensure_topics, with_dead_letters
@@ -59,6 +65,7 @@ from orchestrator.saga import (
 from orchestrator.saga._control import CONTROL_MESSAGES
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # Part of the on-disk format: the message id under which a dead-lettered record parks its saga.
 _DEAD_LETTER_NAMESPACE: Final = uuid.UUID("3c9f6a1e-7b2d-4e58-a0c4-8d1e5f2b6a97")
@@ -76,6 +83,12 @@ class RoutingError(Exception):
 
 class HandlingError(Exception):
     """Deciding a message raised; wraps the cause for the dead-letter headers."""
+
+
+@dataclass(slots=True)
+class Routed:
+    inbound: list[Inbound] = field(default_factory=list)
+    poison: list[tuple[ConsumedRecord, BaseException, str]] = field(default_factory=list)
 
 
 def dead_letter_message_id(record: ConsumedRecord) -> str:
@@ -161,6 +174,7 @@ class Worker:
         self._processor = SagaProcessor(registry, store, self._cache, clock)
         self._assigned: set[tuple[str, int]] = set()
         self._consumer: Consumer | None = None
+        self._fatal: BaseException | None = None
         self.batches = 0
 
     # --- set-up ------------------------------------------------------------------------------
@@ -193,7 +207,10 @@ class Worker:
         producer = Producer(producer_config(settings, client_id=f"{self._client_id}-dlt"))
         dead_letters = DeadLetterPublisher(producer, settings.consumer_group)
         housekeeper = threading.Thread(
-            target=self._housekeeping, args=(stop,), name="saga-housekeeping", daemon=True
+            target=self._guarded,
+            args=(self._housekeeping, stop),
+            name="saga-housekeeping",
+            daemon=True,
         )
         consumer.subscribe(
             self.routes.consumed,
@@ -227,15 +244,20 @@ class Worker:
             consumer.close()
             self._consumer = None
             log.info("worker stopped", batches=self.batches)
+        if self._fatal is not None:
+            raise RuntimeError("a background thread of the worker failed") from self._fatal
 
     def _records(self, messages: Sequence[object]) -> list[ConsumedRecord]:
         records: list[ConsumedRecord] = []
         for message in messages:
             error = message.error()  # type: ignore[attr-defined]
             if error is not None:
+                if error.fatal():
+                    raise KafkaException(error)  # the client cannot recover: exit, restart
+                if error.code() in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
+                    self._health.set_kafka(False)
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("consumer error", error=str(error))
-                    self._health.set_kafka(not error.fatal())
                 continue
             records.append(ConsumedRecord.from_message(message))  # type: ignore[arg-type]
         return records
@@ -247,63 +269,117 @@ class Worker:
         dead_letters: DeadLetterPublisher,
         stop: threading.Event,
     ) -> None:
-        """Process a batch until it is done; through outages, with consumption paused."""
-        delay = 0.05
+        """Route, dead-letter, decide and append one batch, then store its offsets.
+
+        Each phase is retried through dependency outages with consumption paused, and each
+        runs once per batch: a retry of the append never re-sends dead letters."""
         paused: list[TopicPartition] = []
         try:
-            while True:
-                # Records of partitions revoked meanwhile belong to another worker now.
-                records = [r for r in records if (r.topic, r.partition) in self._assigned]
-                if not records:
-                    return
-                try:
-                    self.process_batch(records, dead_letters)
-                except Exception as exc:
-                    if not _is_outage(exc):
-                        raise
-                    dependency = _dependency_of(exc)
-                    self._metrics.transient_errors.labels(dependency=dependency).inc()
-                    if dependency == "postgres":
-                        self._health.set_postgres(False)
-                    else:
-                        self._health.set_kafka(False)
-                    if not paused:
-                        paused = consumer.assignment()
-                        consumer.pause(paused)
-                        self._metrics.worker_paused.set(1)
-                        log.warning("dependency down; consumption paused", error=repr(exc))
-                    # Polling while paused keeps the group membership and serves rebalances.
-                    deadline = time.monotonic() + delay
-                    while time.monotonic() < deadline:
-                        if stop.is_set():
-                            raise
-                        self._health.beat()
-                        consumer.consume(1, timeout=min(0.1, delay))
-                    delay = min(delay * 2, MAX_OUTAGE_BACKOFF_S)
-                    continue
-                self._health.set_postgres(True)
-                self._health.set_kafka(True)
-                store_offsets(consumer, records)
-                return
+            routed = self._until_done(lambda: self.route_all(records), consumer, stop, paused)
+            parking = self._until_done(
+                lambda: self.dead_letter_all(routed.poison, dead_letters), consumer, stop, paused
+            )
+            started = time.perf_counter()
+            inbound = [*routed.inbound, *parking]
+            outcome = self._until_done(
+                # Messages of partitions revoked meanwhile belong to another worker now.
+                lambda: self.process_inbound(
+                    [i for i in inbound if i.partition in self._assigned], dead_letters
+                ),
+                consumer,
+                stop,
+                paused,
+            )
+            self._observe(records, inbound, outcome, time.perf_counter() - started)
+            self.batches += 1
+            self._health.set_postgres(True)
+            self._health.set_kafka(True)
+            live = [r for r in records if (r.topic, r.partition) in self._assigned]
+            if live:
+                store_offsets(consumer, live)
         finally:
             if paused:
                 consumer.resume([tp for tp in paused if (tp.topic, tp.partition) in self._assigned])
                 self._metrics.worker_paused.set(0)
                 log.info("dependency back; consumption resumed")
 
-    # --- one batch (no consumer: also driven directly by tests) --------------------------------
+    def _until_done(
+        self,
+        work: Callable[[], T],
+        consumer: Consumer,
+        stop: threading.Event,
+        paused: list[TopicPartition],
+    ) -> T:
+        """`work()`, retried while a dependency is down; the first outage pauses consumption
+        (the worker stays in its group, consumes nothing, dead-letters nothing healthy)."""
+        delay = 0.05
+        while True:
+            try:
+                return work()
+            except Exception as exc:
+                if not _is_outage(exc):
+                    raise
+                dependency = _dependency_of(exc)
+                self._metrics.transient_errors.labels(dependency=dependency).inc()
+                if dependency == "postgres":
+                    self._health.set_postgres(False)
+                elif dependency == "kafka":
+                    self._health.set_kafka(False)
+                if not paused:
+                    paused.extend(consumer.assignment())
+                    consumer.pause(paused)
+                    self._metrics.worker_paused.set(1)
+                    log.warning("dependency down; consumption paused", error=repr(exc))
+                deadline = time.monotonic() + delay
+                while time.monotonic() < deadline:
+                    if stop.is_set():
+                        raise
+                    self._health.beat()
+                    self._hold(consumer, paused, min(0.1, delay))
+                delay = min(delay * 2, MAX_OUTAGE_BACKOFF_S)
 
-    def process_batch(
-        self, records: Sequence[ConsumedRecord], dead_letters: DeadLetterPublisher
-    ) -> None:
-        started = time.perf_counter()
-        inbound: list[Inbound] = []
+    def _hold(self, consumer: Consumer, paused: list[TopicPartition], timeout: float) -> None:
+        """Poll while paused (keeps the group membership, serves rebalances). A partition
+        assigned during the outage is not paused yet: whatever it returns is put back (seek)
+        and the partition paused too, so nothing is consumed past and lost."""
+        message = consumer.poll(timeout)
+        if message is None or message.error() is not None:
+            return
+        record = ConsumedRecord.from_message(message)
+        consumer.seek(TopicPartition(record.topic, record.partition, record.offset))
+        partition = TopicPartition(record.topic, record.partition)
+        consumer.pause([partition])
+        paused.append(partition)
+
+    # --- the phases of a batch (no consumer: also driven directly by tests) ---------------------
+
+    def route_all(self, records: Sequence[ConsumedRecord]) -> Routed:
+        """Decode and route every record; poison is set aside, nothing is sent anywhere."""
+        routed = Routed()
         for record in records:
             try:
-                inbound.append(self.route(record))
+                routed.inbound.append(self.route(record))
             except (DecodeError, RoutingError) as exc:
-                reason = exc.reason
-                inbound.extend(self._dead_letter(record, exc, reason, dead_letters))
+                routed.poison.append((record, exc, exc.reason))
+            except Exception as exc:
+                if _is_outage(exc):
+                    raise
+                routed.poison.append((record, exc, "routing_error"))
+        return routed
+
+    def dead_letter_all(
+        self,
+        poison: Sequence[tuple[ConsumedRecord, BaseException, str]],
+        dead_letters: DeadLetterPublisher,
+    ) -> list[Inbound]:
+        parking: list[Inbound] = []
+        for record, error, reason in poison:
+            parking.extend(self._dead_letter(record, error, reason, dead_letters))
+        return parking
+
+    def process_inbound(
+        self, inbound: list[Inbound], dead_letters: DeadLetterPublisher
+    ) -> BatchOutcome:
         try:
             outcome = self._processor.process(inbound)
         except Exception as exc:
@@ -313,16 +389,16 @@ class Worker:
             outcome = self._process_one_by_one(inbound, dead_letters)
         for item in outcome.unknown_saga:
             if isinstance(item.envelope.message, MessageDeadLettered):
-                # The parking message of a record dead-lettered above, for a saga that does
-                # not exist: the record is in its dead-letter topic already, once is enough.
+                # The parking message of a record dead-lettered already, for a saga that does
+                # not exist: the record is in its dead-letter topic, once is enough.
                 continue
             error = RoutingError("unknown_saga", f"no saga {item.envelope.saga_id} exists")
             dead_letters.publish(
                 item.record, error, reason=error.reason, attempts=_attempts(item.record)
             )
             self._count(item.record.topic, "dead_lettered")
-        self._observe(records, inbound, outcome, time.perf_counter() - started)
-        self.batches += 1
+            self._metrics.dead_letters.labels(topic=item.record.topic, reason=error.reason).inc()
+        return outcome
 
     def route(self, record: ConsumedRecord) -> Inbound:
         accepted = self.routes.accepted.get(record.topic)
@@ -372,9 +448,10 @@ class Worker:
             reason=reason,
             error=str(error),
         )
-        saga_id = record.header(h.SAGA_ID)
-        if saga_id is None and record.topic in self.routes.start_topics:
+        if record.topic in self.routes.start_topics:
             return []  # a start that never started anything has no saga to park
+        # Replies and control messages are keyed by saga id; the header says so explicitly.
+        saga_id = record.header(h.SAGA_ID) or (record.key or b"").decode("utf-8", "replace")
         if not saga_id:
             return []
         park = MessageDeadLettered(
@@ -467,41 +544,69 @@ class Worker:
         a slow projection page never delays the publication of commands."""
         settings = self._settings
         producer = Producer(producer_config(settings, client_id=f"{self._client_id}-outbox"))
-        relay = OutboxRelay(
-            self._store, self._checkpoints, producer, self._codec, metrics=self._metrics
-        )
-        lease = LeaderLease(settings.database_url)
+        lease = LeaderLease(settings.database_url, settings.consumer_group)
         leading = threading.Event()
         upkeep = threading.Thread(
-            target=self._upkeep, args=(stop, leading, producer), name="saga-upkeep", daemon=True
+            target=self._guarded,
+            args=(self._upkeep, stop, leading, producer),
+            name="saga-upkeep",
+            daemon=True,
         )
         upkeep.start()
+        relay: OutboxRelay | None = None
         try:
             while not stop.is_set():
-                if not lease.holds():
-                    leading.clear()
-                    stop.wait(1.0)
-                    continue
-                leading.set()
                 try:
+                    if not lease.holds():
+                        leading.clear()
+                        relay = None
+                        stop.wait(1.0)
+                        continue
+                    if relay is None:
+                        # Newly leading: start from the stored checkpoint, not from where this
+                        # process stopped when it last led (another leader moved on since).
+                        relay = OutboxRelay(
+                            self._store,
+                            self._checkpoints,
+                            producer,
+                            self._codec,
+                            name=relay_subscription(settings.consumer_group),
+                            saga_types={d.name for d in self._registry.definitions},
+                            metrics=self._metrics,
+                        )
+                    leading.set()
                     published = relay.poll()
-                except Exception as exc:  # noqa: BLE001 - outages are retried, bugs logged
-                    (log.warning if _is_outage(exc) else log.exception)(
-                        "outbox relay failed; retrying", error=repr(exc)
-                    )
+                except Exception as exc:
+                    if not _is_outage(exc):
+                        raise
+                    log.warning("outbox relay failed; retrying", error=repr(exc))
+                    relay = None
                     stop.wait(1.0)
                     continue
                 if not published:
-                    stop.wait(0.002)  # idle: look at the log again shortly (command latency)
+                    stop.wait(0.01)  # idle: look at the log again shortly (command latency)
         finally:
             leading.clear()
             upkeep.join(timeout=10)
             producer.flush(30)
             lease.release()
 
+    def _guarded(self, target: Callable[..., None], stop: threading.Event, *args: object) -> None:
+        """Run a background loop; if it dies of a bug, stop the worker (non-zero exit, the
+        orchestrator restarts it) instead of leaving a process that consumes but never
+        publishes."""
+        try:
+            target(stop, *args)
+        except BaseException as exc:
+            log.exception("background thread failed; stopping the worker")
+            self._fatal = exc
+            stop.set()
+
     def _upkeep(self, stop: threading.Event, leading: threading.Event, producer: Producer) -> None:
         timers = TimerPoller(self._settings.database_url, producer, self._codec, self._registry)
-        probe = BacklogProbe(self._settings.database_url)
+        probe = BacklogProbe(
+            self._settings.database_url, relay_subscription(self._settings.consumer_group)
+        )
         next_timer_poll = 0.0
         next_probe = 0.0
         try:
@@ -518,10 +623,10 @@ class Worker:
                     if time.monotonic() >= next_probe:
                         self._metrics.outbox_backlog.set(probe.backlog())
                         next_probe = time.monotonic() + 1.0
-                except Exception as exc:  # noqa: BLE001 - outages are retried, bugs logged
-                    (log.warning if _is_outage(exc) else log.exception)(
-                        "projector or timers failed; retrying", error=repr(exc)
-                    )
+                except Exception as exc:
+                    if not _is_outage(exc):
+                        raise
+                    log.warning("projector or timers failed; retrying", error=repr(exc))
                     stop.wait(1.0)
                     continue
                 if not projected and not fired:
@@ -572,16 +677,28 @@ class Worker:
 
 
 def _is_outage(error: BaseException) -> bool:
-    return isinstance(
+    """True when `error` says a dependency (or our access to it) is unwell, not the message:
+    the batch is kept and retried with consumption paused, never dead-lettered. Only data the
+    database rejects (DataError, IntegrityError) or the store refuses (InvalidEventError) is
+    the message's fault."""
+    if isinstance(
         error,
-        RegistryUnavailableError | PublishError | DeadLetterError | psycopg.OperationalError,
-    ) or is_transient(error)
+        RegistryUnavailableError | PublishError | DeadLetterError | ConflictStormError,
+    ):
+        return True
+    if isinstance(error, psycopg.Error):
+        # Connection loss, failover to a read-only standby, a missing grant or table after a
+        # bad deploy: all are the deployment's problem, and all end when it is fixed.
+        return not isinstance(error, psycopg.DataError | psycopg.IntegrityError)
+    if isinstance(error, EventStoreError):
+        return not isinstance(error, InvalidEventError)
+    return is_transient(error)
 
 
 def _dependency_of(error: BaseException) -> str:
     if isinstance(error, RegistryUnavailableError):
         return "registry"
-    if isinstance(error, psycopg.Error):
+    if isinstance(error, psycopg.Error | EventStoreError | ConflictStormError):
         return "postgres"
     return "kafka"
 

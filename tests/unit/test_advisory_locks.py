@@ -9,12 +9,15 @@ from orchestrator.codec import _pg_registry
 from orchestrator.runtime import _relay
 
 
-def test_single_key_locks_are_distinct() -> None:
-    keys = [advisory_locks.MIGRATIONS, advisory_locks.OUTBOX_RELAY_LEADER]
-    assert len(set(keys)) == len(keys)
+def test_two_key_lock_classes_are_distinct() -> None:
+    classes = [
+        advisory_locks.OUTBOX_RELAY_LEADER_CLASS,
+        advisory_locks.SCHEMA_REGISTRY_SUBJECT_CLASS,
+    ]
+    assert len(set(classes)) == len(classes)
 
 
 def test_every_lock_user_takes_its_key_from_the_registry() -> None:
     assert _runner.MIGRATION_LOCK_KEY == advisory_locks.MIGRATIONS
-    assert _relay.RELAY_LOCK_KEY == advisory_locks.OUTBOX_RELAY_LEADER
+    assert _relay.RELAY_LEADER_CLASS == advisory_locks.OUTBOX_RELAY_LEADER_CLASS
     assert _pg_registry._LOCK_CLASS == advisory_locks.SCHEMA_REGISTRY_SUBJECT_CLASS

@@ -96,7 +96,7 @@ def test_commands_committed_while_no_relay_ran_are_published_with_their_message_
     # The test holds the leader lease of the world's database: the worker decides and appends,
     # but its housekeeping (projector, outbox relay, timers) never runs. That is the state a
     # worker killed between its commit and its relay's publish leaves behind.
-    lease = LeaderLease(world.app_url)
+    lease = LeaderLease(world.app_url, world.settings.consumer_group)
     assert lease.holds()
     try:
         world.start_worker()
