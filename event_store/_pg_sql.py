@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -118,6 +118,33 @@ ORDER BY tx_id, position
 LIMIT %(limit)s
 """
 
+# Tail of one event type (the outbox relay's CommandIssued): the matching page and, in the same
+# statement (same snapshot, same horizon), the last event of the log below the horizon. When the
+# page is not full, no matching event lies between it and that head, so a reader may move its
+# checkpoint to the head and not scan the same unrelated events again on its next poll.
+READ_TYPE_SQL = f"""
+WITH horizon AS MATERIALIZED (SELECT {HORIZON_SQL} AS xid),
+page AS (
+    SELECT {EVENT_COLUMNS} FROM events
+    WHERE (tx_id, position) > (%(after_tx)s::xid8, %(after_position)s)
+      AND tx_id < (SELECT xid FROM horizon)
+      AND event_type = ANY(%(event_types)s)
+    ORDER BY tx_id, position
+    LIMIT %(limit)s
+),
+head AS (
+    SELECT position FROM events
+    WHERE (tx_id, position) > (%(after_tx)s::xid8, %(after_position)s)
+      AND tx_id < (SELECT xid FROM horizon)
+    ORDER BY tx_id DESC, position DESC
+    LIMIT 1
+)
+SELECT page.*, (SELECT position FROM head) FROM page
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT position FROM head)
+WHERE NOT EXISTS (SELECT 1 FROM page)
+"""
+
 TX_OF_POSITION_SQL = "SELECT tx_id::text FROM events WHERE position = %s"
 
 VERIFY_ALL_SQL = f"SELECT {EVENT_COLUMNS} FROM events ORDER BY stream_id, version"
@@ -179,6 +206,37 @@ def read_all(conn: Connection, after_position: int, limit: int) -> list[Recorded
         binary=True,  # binary timestamps and integers decode faster than their text
     ).fetchall()
     return [recorded_event(row) for row in rows]
+
+
+def read_type(
+    conn: Connection, after_position: int, event_types: Sequence[str], limit: int
+) -> tuple[list[RecordedEvent], int]:
+    """Events of `event_types` after `after_position` in gap-safe order, and the position a
+    reader may resume from: the last event returned when the page is full, else the head of
+    the readable log (nothing of those types lies before it)."""
+    after_tx = "0"
+    if after_position > 0:
+        row = conn.execute(TX_OF_POSITION_SQL, [after_position]).fetchone()
+        if row is None:
+            raise UnknownPositionError(after_position)
+        after_tx = row[0]
+    rows = conn.execute(
+        READ_TYPE_SQL,
+        {
+            "after_tx": after_tx,
+            "after_position": after_position,
+            "event_types": list(event_types),
+            "limit": limit,
+        },
+        binary=True,
+    ).fetchall()
+    events = [recorded_event(row[:10]) for row in rows if row[0] is not None]
+    head = rows[0][10] if rows else None
+    if len(events) == limit or head is None:
+        resume = events[-1].position if events else after_position
+    else:
+        resume = head
+    return events, resume
 
 
 def wait_for_horizon(conn: Connection, timeout: float, poll_interval: float = 0.05) -> bool:

@@ -167,6 +167,16 @@ class PostgresEventStore:
         check_read_all_args(after_position, limit)
         return self._with_connection(lambda conn: sql.read_all(conn, after_position, limit))
 
+    def read_type(
+        self, after_position: int, event_types: Sequence[str], limit: int = 1000
+    ) -> tuple[list[RecordedEvent], int]:
+        """Only events of `event_types`, gap-safe like read_all, and the position to resume
+        from (see `_pg_sql.read_type`): what the outbox relay tails."""
+        check_read_all_args(after_position, limit)
+        return self._with_connection(
+            lambda conn: sql.read_type(conn, after_position, event_types, limit)
+        )
+
     def wait_until_readable(self, timeout: float = 30.0) -> bool:
         """Wait until read_all can return every event committed before this call.
 

@@ -132,6 +132,7 @@ def memory(settings: Settings, n: int, log_dir: Path) -> dict[str, float]:
         baseline = count(conn, "SagaStarted")
         producer = Producer(producer_config(settings, client_id="bench-memory"))
         starter = SagaStarter(producer, build_codec(settings))
+        time.sleep(5.0)  # imports done, group joined: the baseline of an idle worker
         idle_rss = rss_bytes(worker.pid)
         started = time.monotonic()
         for i in range(n):
@@ -159,6 +160,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--memory-sagas", type=int, default=100_000, help="0 skips it")
+    parser.add_argument(
+        "--projector",
+        choices=["separate", "worker"],
+        default="separate",
+        help="run the projections in their own process (sagactl projector) or in the worker",
+    )
     args = parser.parse_args()
     base = Settings.from_env()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-sagas-"))
@@ -167,11 +174,17 @@ def main() -> None:
         suffix = f"b{uuid.uuid4().hex[:6]}"
         saga = order_variant(suffix)
         Worker.ensure_topics_for(settings, SagaRegistry([saga]))
+        env = child_env(settings, suffix, timeout_s=None)
+        if args.projector == "separate":
+            env["SAGA_WORKER_PROJECTOR"] = "false"
+        results["projector"] = args.projector
         with (
-            Children(child_env(settings, suffix, timeout_s=None), log_dir) as children,
+            Children(env, log_dir) as children,
             psycopg.connect(settings.database_url, autocommit=True) as conn,
         ):
             children.start("worker", "worker")
+            if args.projector == "separate":
+                children.start("projector", "projector")
             children.start("participants", "participant", "credit", "inventory", "shipping")
             throughput(settings, saga, conn, children, args.warmup)
             rate = throughput(settings, saga, conn, children, args.sagas)

@@ -40,6 +40,9 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Whether `sagactl worker` also keeps the projections (saga_instances, timers) up to date;
+    # off when a separate `sagactl projector` runs, which frees the worker's CPU for sagas.
+    worker_projector: bool = True
     # The saga classes a worker runs, as module:Class, comma-separated.
     sagas: str = "sagas.order_fulfilment:OrderFulfilment,sagas.trip_booking:TripBooking"
     # The demo participants' own database (their inbox and effects); the owner role by default

@@ -15,7 +15,7 @@ from orchestrator.cli._demo import demo
 from orchestrator.cli._dlq import dlq
 from orchestrator.cli._saga import saga
 from orchestrator.cli._schemas import schemas
-from orchestrator.cli._worker import participant, worker
+from orchestrator.cli._worker import participant, projector, worker
 from orchestrator.config import ConfigError
 
 __all__ = ["main", "sagactl"]
@@ -26,7 +26,7 @@ def sagactl() -> None:
     """Operate saga-orchestrator: event store, schemas, workers, dead letters, the demo."""
 
 
-for command in (db, demo, dlq, saga, participant, schemas, worker):
+for command in (db, demo, dlq, saga, participant, projector, schemas, worker):
     sagactl.add_command(command)
 
 

@@ -37,7 +37,7 @@ def worker() -> None:
             codec=app.codec,
             metrics=app.metrics(),
             health=app.health,
-            projector_poll=projector.run_once,
+            projector_poll=projector.run_once if settings.worker_projector else None,
         ).run(stop)
     finally:
         projector.close()
@@ -45,6 +45,19 @@ def worker() -> None:
         store.close()
         if server is not None:
             server.close()  # type: ignore[attr-defined]
+
+
+@click.command()
+def projector() -> None:
+    """Keep the projections (saga_instances, timers) up to date until SIGTERM.
+
+    Run it beside workers started with SAGA_WORKER_PROJECTOR=false; several projectors take
+    turns safely (the checkpoint row is locked per page)."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    stop = stop_on_signals()
+    with PostgresProjector(settings.database_url) as running:
+        running.run(stop, idle_interval=0.01)
 
 
 @click.command()

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import structlog
@@ -29,8 +29,8 @@ from confluent_kafka import KafkaError, Producer
 from psycopg.conninfo import make_conninfo
 
 from event_store import advisory_locks
-from event_store._model import EventStore, RecordedEvent
-from event_store.subscription import CatchUpSubscription, CheckpointStore
+from event_store._model import RecordedEvent
+from event_store.subscription import CheckpointStore
 from orchestrator import headers as h
 from orchestrator.codec import Codec
 from orchestrator.messages import message_class
@@ -88,10 +88,21 @@ def command_headers(event: RecordedEvent) -> list[tuple[str, str | bytes | None]
     return headers
 
 
+class CommandLog(Protocol):
+    def read_type(
+        self, after_position: int, event_types: Sequence[str], limit: int = 1000
+    ) -> tuple[list[RecordedEvent], int]: ...
+
+
 class OutboxRelay:
+    """Tails the log's CommandIssued events from a stored checkpoint and publishes them.
+
+    Reads only CommandIssued rows (a fifth of the log) from the store, gap-safe; the
+    checkpoint moves only after Kafka acknowledged every command of the page."""
+
     def __init__(
         self,
-        store: EventStore,
+        store: CommandLog,
         checkpoints: CheckpointStore,
         producer: Producer,
         codec: Codec,
@@ -102,30 +113,40 @@ class OutboxRelay:
         flush_timeout_s: float = 30.0,
         metrics: Metrics | None = None,
     ) -> None:
+        self._store = store
+        self._checkpoints = checkpoints
+        self._name = name
         self._saga_types = frozenset(saga_types)
         self._metrics = metrics
         self._producer = producer
         self._codec = codec
+        self._page_size = page_size
         self._flush_timeout_s = flush_timeout_s
         self._delivery = DeliveryTracker()
+        self._position: int | None = None
         self.published = 0
-        self._subscription = CatchUpSubscription(
-            store, checkpoints, name, self._publish, batch_size=page_size
-        )
 
     @property
     def position(self) -> int:
-        return self._subscription.position
+        if self._position is None:
+            self._position = self._checkpoints.load(self._name)
+        return self._position
 
     def poll(self) -> int:
-        """Publish the next page of the log's commands; returns how many events were read."""
-        return self._subscription.poll()
+        """Publish the next page of commands; returns how many were published."""
+        after = self.position
+        events, resume = self._store.read_type(after, ["CommandIssued"], self._page_size)
+        published = self._publish(events)
+        if resume != after:
+            self._checkpoints.save(self._name, resume)
+            self._position = resume
+        return published
 
-    def _publish(self, events: Sequence[RecordedEvent]) -> None:
+    def _publish(self, events: Sequence[RecordedEvent]) -> int:
         count = 0
         per_topic: dict[str, int] = {}
         for event in events:
-            if event.event_type != "CommandIssued" or event.stream_type not in self._saga_types:
+            if event.stream_type not in self._saga_types:
                 continue  # another deployment's saga: its own relay publishes it
             data = event.data
             topic = str(data["topic"])
@@ -145,6 +166,7 @@ class OutboxRelay:
             if self._metrics is not None:
                 for topic, n in per_topic.items():
                     self._metrics.commands_published.labels(topic=topic).inc(n)
+        return count
 
 
 @dataclass(frozen=True, slots=True)

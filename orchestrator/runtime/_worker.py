@@ -29,7 +29,8 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from event_store._model import EventStore, EventStoreError, InvalidEventError
+from event_store._model import EventStoreError, InvalidEventError
+from event_store.postgres import PostgresEventStore
 from event_store.subscription import CheckpointStore
 from orchestrator import headers as h
 from orchestrator.codec import Codec, DecodeError, RegistryUnavailableError
@@ -150,7 +151,7 @@ class Worker:
         settings: Settings,
         registry: SagaRegistry,
         *,
-        store: EventStore,
+        store: PostgresEventStore,
         checkpoints: CheckpointStore,
         codec: Codec,
         metrics: Metrics,
