@@ -89,6 +89,8 @@ def audit(settings: Settings, registry: SagaRegistry, saga_ids: list[str]) -> li
         ).fetchall()
         if doubled:
             problems.append(f"{len(doubled)} commands issued twice, e.g. {doubled[:3]}")
+    # The participants' own tables belong to their database role (the owner, here).
+    with psycopg.connect(settings.participant_database_url, autocommit=True) as conn:
         effects = conn.execute(
             "SELECT service, order_id, action, count(*) FROM participant_effects "
             "GROUP BY 1, 2, 3 HAVING count(*) > 1"
