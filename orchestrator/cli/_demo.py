@@ -23,7 +23,8 @@ from typing import Any
 
 import click
 import psycopg
-from confluent_kafka import Producer
+from confluent_kafka import ConsumerGroupState, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
 
 from event_store.migrations import migrate
 from orchestrator.config import Settings
@@ -86,6 +87,11 @@ def demo(
                         log_dir / f"participant-{service}.log",
                     )
                 )
+            _wait_for_groups(
+                settings,
+                [settings.consumer_group, *(f"participant-{service}" for service in rates)],
+                children,
+            )
         run_id = uuid.uuid4().hex[:8]
         click.echo(f"demo {run_id}: starting {orders} orders (logs in {log_dir})", err=True)
         started = time.monotonic()
@@ -116,6 +122,31 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
             child.wait(timeout=30)
         except subprocess.TimeoutExpired:
             child.kill()
+
+
+def _wait_for_groups(
+    settings: Settings, groups: list[str], children: list[subprocess.Popen[bytes]]
+) -> None:
+    """Wait until the worker and the services have joined their consumer groups, so saga
+    durations measure sagas, not process start-up."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        for child in children:
+            if child.poll() is not None:
+                raise click.ClickException(f"child process {child.pid} exited during start-up")
+        described = admin.describe_consumer_groups(groups)
+        try:
+            ready = all(
+                future.result(10).state == ConsumerGroupState.STABLE and future.result(10).members
+                for future in described.values()
+            )
+        except KafkaException:
+            ready = False
+        if ready:
+            return
+        time.sleep(0.5)
+    raise click.ClickException(f"consumer groups {groups} not ready within 90 s")
 
 
 def _start_orders(settings: Settings, app: App, run_id: str, orders: int) -> list[str]:
