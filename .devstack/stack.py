@@ -142,6 +142,8 @@ def is_root() -> bool:
 
 
 def run(cmd: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    if cmd and cmd[0] == "runuser":
+        kwargs.setdefault("cwd", "/")  # the postgres user may not be able to enter ours
     return subprocess.run(list(cmd), check=True, text=True, **kwargs)  # type: ignore[call-overload, no-any-return]
 
 
@@ -312,7 +314,9 @@ def create_roles(settings: Settings) -> None:
 
 
 def postgres_down() -> str:
-    home = RUN / "postgres"
+    # Resolved: when .devstack/run/postgres links to /var/lib (a checkout the postgres user
+    # cannot traverse), pg_ctl must be given the real path.
+    home = (RUN / "postgres").resolve()
     data = home / "data"
     pid = read_pid(data / "postmaster.pid")
     if pid is None:
