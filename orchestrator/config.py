@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_DATABASE_URL = "postgresql://saga:saga@127.0.0.1:5433/saga"
 DEFAULT_OWNER_DATABASE_URL = "postgresql://saga_owner:saga_owner@127.0.0.1:5433/saga"
@@ -45,9 +45,15 @@ class Settings(BaseModel):
     worker_projector: bool = True
     # The saga classes a worker runs, as module:Class, comma-separated.
     sagas: str = "sagas.order_fulfilment:OrderFulfilment,sagas.trip_booking:TripBooking"
-    # The demo participants' own database (their inbox and effects); the owner role by default
-    # because a participant creates its own tables.
-    participant_database_url: str = DEFAULT_OWNER_DATABASE_URL
+    # The demo participants' own database (their inbox and effects). Unset: the owner URL, as
+    # configured (a participant creates its own tables), so compose and helm need not repeat it.
+    participant_database_url: str = ""
+
+    @model_validator(mode="after")
+    def _participant_database_defaults_to_owner(self) -> Settings:
+        if not self.participant_database_url:
+            object.__setattr__(self, "participant_database_url", self.owner_database_url)
+        return self
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

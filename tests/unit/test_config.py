@@ -1,0 +1,37 @@
+"""SAGA_* settings: defaults fit the local stack, bad values are named, derived ones follow."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.config import DEFAULT_OWNER_DATABASE_URL, ConfigError, Settings
+
+
+def test_defaults_fit_the_local_stack() -> None:
+    settings = Settings.from_env({})
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.participant_database_url == DEFAULT_OWNER_DATABASE_URL
+
+
+def test_the_participant_database_follows_the_configured_owner_url() -> None:
+    owner = "postgresql://saga_owner:secret@postgres:5432/saga"
+    assert Settings.from_env({"SAGA_OWNER_DATABASE_URL": owner}).participant_database_url == owner
+    own = "postgresql://credit@db/credit"
+    chosen = Settings.from_env(
+        {"SAGA_OWNER_DATABASE_URL": owner, "SAGA_PARTICIPANT_DATABASE_URL": own}
+    )
+    assert chosen.participant_database_url == own
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SAGA_BATCH_MAX_MESSAGES", "0"),
+        ("SAGA_TOPIC_PARTITIONS", "many"),
+        ("SAGA_LOG_FORMAT", "xml"),
+        ("SAGA_METRICS_PORT", "70000"),
+    ],
+)
+def test_a_bad_value_is_reported_with_its_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env({variable: value})
