@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -41,8 +41,16 @@ T = TypeVar("T")
 # The projector's row in subscription_checkpoints.
 PROJECTOR_NAME = "projections"
 
-_INSTANCE_COLUMNS = ", ".join(f.name for f in fields(SagaInstance))
-_TIMER_COLUMNS = ", ".join(f.name for f in fields(Timer))
+_INSTANCE_FIELDS = tuple(f.name for f in fields(SagaInstance))
+_TIMER_FIELDS = tuple(f.name for f in fields(Timer))
+_INSTANCE_COLUMNS = ", ".join(_INSTANCE_FIELDS)
+_TIMER_COLUMNS = ", ".join(_TIMER_FIELDS)
+
+
+def _row(value: object, names: tuple[str, ...]) -> tuple[object, ...]:
+    # Not dataclasses.astuple: that deep-copies every field, and it was a quarter of the
+    # projector's CPU. The rows are frozen dataclasses of scalars, so a shallow tuple is safe.
+    return tuple(getattr(value, name) for name in names)
 
 
 def _upsert_sql(table: str, columns: str, key: tuple[str, ...]) -> str:
@@ -100,8 +108,10 @@ def _load_state(conn: sql.Connection, events: list[RecordedEvent]) -> Projection
 
 def _write_state(conn: sql.Connection, state: ProjectionState) -> None:
     # Sorted, so two writers touching the same rows lock them in the same order.
-    instances = [astuple(state.instances[key]) for key in sorted(state.changed_instances)]
-    timers = [astuple(state.timers[key]) for key in sorted(state.changed_timers)]
+    instances = [
+        _row(state.instances[key], _INSTANCE_FIELDS) for key in sorted(state.changed_instances)
+    ]
+    timers = [_row(state.timers[key], _TIMER_FIELDS) for key in sorted(state.changed_timers)]
     with conn.cursor() as cursor:
         if instances:
             cursor.executemany(_UPSERT_INSTANCE, instances)
