@@ -9,9 +9,12 @@ Vocabulary (emitted by the saga decider; stream_id = saga id, stream_type = saga
 {step, attempt, compensation} sets the current step (and status `running` unless it is a
 compensation); `CompensationStarted`, `SagaCompleted`, `SagaCompensated`, `SagaFailed`,
 `CompensationFailed`, `SagaCancelled` set their status; `SagaParked` parks (remembering the
-status it had) and `SagaUnparked` restores it; `TimerScheduled` {timer_id, fire_at, purpose,
-step, attempt} schedules a timer and `TimerFired` / `TimerCancelled` {timer_id} close it (the
-row stays, with its status, for forensics). Any other event only bumps `updated_at`.
+status it had) and `SagaUnparked` restores it. Any other event only bumps `updated_at`.
+
+Timers: `TimerScheduled` {timer_id, fire_at, purpose, step, attempt} schedules a timer, and so
+does any event whose data holds such an object under `timer` (event format 2's
+`CommandIssued`); `TimerFired` / `TimerCancelled` {timer_id} close one, and any event with a
+`cancels_timers` list of ids cancels those (the row stays, with its status, for forensics).
 
 A projector must never stall on one odd event, so malformed fields fall back (a missing saga
 type to the stream type) or make the event a no-op (a timer without a valid `fire_at`).
@@ -26,7 +29,7 @@ from typing import Any
 
 from event_store._model import RecordedEvent
 
-__all__ = ["ProjectionState", "SagaInstance", "Timer", "timer_key"]
+__all__ = ["ProjectionState", "SagaInstance", "Timer", "timer_keys"]
 
 _STATUS_OF_EVENT = {
     "CompensationStarted": "compensating",
@@ -104,12 +107,28 @@ def _instant(data: Mapping[str, Any], key: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def timer_key(event: RecordedEvent) -> tuple[str, str] | None:
-    """(stream_id, timer_id) when `event` concerns a timer, else None."""
-    if event.event_type != "TimerScheduled" and event.event_type not in _TIMER_STATUS_OF_EVENT:
-        return None
-    timer_id = _text(event.data, "timer_id")
-    return None if timer_id is None else (event.stream_id, timer_id)
+def _timer_spec(event: RecordedEvent) -> Mapping[str, Any] | None:
+    """The timer `event` schedules: its own fields, or its `timer` object."""
+    if event.event_type == "TimerScheduled":
+        return event.data
+    spec = event.data.get("timer")
+    return spec if isinstance(spec, Mapping) else None
+
+
+def _cancelled_timer_ids(event: RecordedEvent) -> list[str]:
+    ids = event.data.get("cancels_timers")
+    return [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
+
+
+def timer_keys(event: RecordedEvent) -> list[tuple[str, str]]:
+    """(stream_id, timer_id) of every timer `event` schedules or closes."""
+    ids = _cancelled_timer_ids(event)
+    spec = _timer_spec(event)
+    if spec is not None or event.event_type in _TIMER_STATUS_OF_EVENT:
+        timer_id = _text(spec if spec is not None else event.data, "timer_id")
+        if timer_id is not None:
+            ids.append(timer_id)
+    return [(event.stream_id, timer_id) for timer_id in ids]
 
 
 def fold_instance(current: SagaInstance | None, event: RecordedEvent) -> SagaInstance | None:
@@ -158,14 +177,14 @@ def fold_instance(current: SagaInstance | None, event: RecordedEvent) -> SagaIns
     return bumped
 
 
-def fold_timer(current: Timer | None, event: RecordedEvent) -> Timer | None:
+def fold_timer(current: Timer | None, event: RecordedEvent, timer_id: str) -> Timer | None:
+    """The row of timer `timer_id` after `event` (one of the keys `timer_keys` gave)."""
     if current is not None and event.version <= current.last_version:
         return current
-    data = event.data
-    if event.event_type == "TimerScheduled":
+    data = _timer_spec(event)
+    if data is not None and _text(data, "timer_id") == timer_id:
         fire_at = _instant(data, "fire_at")
-        timer_id = _text(data, "timer_id")
-        if fire_at is None or timer_id is None:
+        if fire_at is None:
             return current
         return Timer(
             stream_id=event.stream_id,
@@ -180,6 +199,8 @@ def fold_timer(current: Timer | None, event: RecordedEvent) -> Timer | None:
             last_version=event.version,
         )
     status = _TIMER_STATUS_OF_EVENT.get(event.event_type)
+    if timer_id in _cancelled_timer_ids(event):
+        status = "cancelled"
     if status is None or current is None:
         return current
     return replace(current, status=status, updated_at=event.recorded_at, last_version=event.version)
@@ -200,10 +221,9 @@ class ProjectionState:
         if folded is not None and folded is not current:
             self.instances[event.stream_id] = folded
             self.changed_instances.add(event.stream_id)
-        key = timer_key(event)
-        if key is not None:
+        for key in timer_keys(event):
             timer = self.timers.get(key)
-            new_timer = fold_timer(timer, event)
+            new_timer = fold_timer(timer, event, key[1])
             if new_timer is not None and new_timer is not timer:
                 self.timers[key] = new_timer
                 self.changed_timers.add(key)

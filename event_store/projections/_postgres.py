@@ -24,7 +24,7 @@ from psycopg_pool import ConnectionPool
 from event_store import _pg_sql as sql
 from event_store._model import RecordedEvent
 from event_store._retry import RetryPolicy, retrying
-from event_store.projections._fold import ProjectionState, SagaInstance, Timer, timer_key
+from event_store.projections._fold import ProjectionState, SagaInstance, Timer, timer_keys
 
 __all__ = [
     "PROJECTOR_NAME",
@@ -93,7 +93,7 @@ def _lock_checkpoint(conn: sql.Connection) -> int:
 
 def _load_state(conn: sql.Connection, events: list[RecordedEvent]) -> ProjectionState:
     streams = sorted({event.stream_id for event in events})
-    keys = sorted({key for event in events if (key := timer_key(event)) is not None})
+    keys = sorted({key for event in events for key in timer_keys(event)})
     state = ProjectionState()
     for row in conn.execute(_LOAD_INSTANCES, [streams]).fetchall():
         instance = SagaInstance(*row)

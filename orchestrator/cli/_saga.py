@@ -8,12 +8,15 @@ worker that owns the saga decides them and they are recorded as events like ever
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import click
 import psycopg
 from confluent_kafka import KafkaException, Producer
 
+from event_store import STREAM_ID_PATTERN
 from event_store.projections import PostgresProjections
 from orchestrator import headers as h
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, emit, fail, output_option
@@ -24,6 +27,19 @@ from orchestrator.runtime._kafka_config import producer_config
 from orchestrator.runtime._relay import DeliveryTracker, PublishError
 from orchestrator.saga import CancelSaga, ResolveSaga, RetryStep
 from orchestrator.saga.events import event_from_recorded
+
+
+def _saga_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A malformed id is bad usage, said before anything is read (not a store traceback)."""
+    if not STREAM_ID_PATTERN.fullmatch(value):
+        raise click.BadParameter(
+            f"{value!r} is not a saga id (1-200 characters from A-Z a-z 0-9 . _ : @ -, "
+            "starting with a letter or digit)"
+        )
+    return value
+
+
+_saga_id_argument = click.argument("saga_id", callback=_saga_id)
 
 
 @click.group()
@@ -61,7 +77,7 @@ def list_(status: str | None, limit: int, output: str) -> None:
 
 
 @saga.command()
-@click.argument("saga_id")
+@_saga_id_argument
 @click.option(
     "--at",
     "until",
@@ -94,7 +110,7 @@ def history(saga_id: str, until: datetime | None, output: str) -> None:
                 "event": event.event_type,
                 "step": data.get("step"),
                 "attempt": data.get("attempt"),
-                "detail": data.get("reason") or data.get("purpose") or "",
+                "detail": data.get("reason") or data.get("purpose") or _timer_detail(data),
             }
         )
     emit(rows, output, ("version", "recorded_at", "event", "step", "attempt", "detail"))
@@ -151,7 +167,7 @@ _dry_run = click.option("--dry-run", is_flag=True, help="Show the command; send 
 
 
 @saga.command()
-@click.argument("saga_id")
+@_saga_id_argument
 @_actor
 @_reason
 @_dry_run
@@ -161,7 +177,7 @@ def cancel(saga_id: str, actor: str, reason: str, dry_run: bool) -> None:
 
 
 @saga.command()
-@click.argument("saga_id")
+@_saga_id_argument
 @click.option("--step", "step_name", required=True, help="The failed step to run again.")
 @_actor
 @_reason
@@ -172,7 +188,7 @@ def retry(saga_id: str, step_name: str, actor: str, reason: str, dry_run: bool) 
 
 
 @saga.command()
-@click.argument("saga_id")
+@_saga_id_argument
 @click.option("--outcome", required=True, type=click.Choice(["completed", "compensated", "failed"]))
 @_actor
 @_reason
@@ -184,3 +200,14 @@ def resolve(saga_id: str, outcome: str, actor: str, reason: str, dry_run: bool) 
         ResolveSaga(saga_id=saga_id, outcome=outcome, actor=actor, reason=reason),
         dry_run,
     )
+
+
+def _timer_detail(data: Mapping[str, Any]) -> str:
+    """Event format 2 folds timers into other events: say so in the timeline."""
+    timer = data.get("timer")
+    if isinstance(timer, dict):
+        return f"timeout at {timer.get('fire_at')}"
+    closed = data.get("cancels_timers")
+    if isinstance(closed, list) and closed:
+        return f"closes {len(closed)} timer{'s' if len(closed) > 1 else ''}"
+    return ""

@@ -155,6 +155,7 @@ class _Builder:
                 business_key=key,
                 state=definition.initial_state(start).model_dump(mode="json"),
                 received=self.received,
+                event_format=self.ctx.event_format,
             )
         )
         self.enter_stage(0)
@@ -175,6 +176,8 @@ class _Builder:
         else:
             command = step.build(self.inst.state, saga_id)
             topic, timeout = step.topic, step.timeout
+        purpose = "compensation_timeout" if compensation else "step_timeout"
+        timer = self.timer(purpose, step.name, attempt, timeout)
         self.emit(
             ev.CommandIssued(
                 step=step.name,
@@ -188,23 +191,39 @@ class _Builder:
                 ),
                 payload=command.model_dump(mode="json"),
                 reply_topic=self.definition.reply_topic,
+                timer=timer if self.inline_timers else None,
             )
         )
-        purpose = "compensation_timeout" if compensation else "step_timeout"
-        self.schedule(purpose, step.name, attempt, timeout)
+        if not self.inline_timers:
+            self.emit(ev.TimerScheduled.of(timer))
+
+    def timer(self, purpose: str, step: str, attempt: int, delay: timedelta) -> ev.Timer:
+        return ev.Timer(
+            timer_id=timer_id_for(self.inst.saga_id, purpose, step, attempt),
+            fire_at=iso(self.ctx.now + delay),
+            purpose=purpose,
+            step=step,
+            attempt=attempt,
+        )
 
     def schedule(self, purpose: str, step: str, attempt: int, delay: timedelta) -> None:
-        self.emit(
-            ev.TimerScheduled(
-                timer_id=timer_id_for(self.inst.saga_id, purpose, step, attempt),
-                fire_at=iso(self.ctx.now + delay),
-                purpose=purpose,
-                step=step,
-                attempt=attempt,
-            )
-        )
+        self.emit(ev.TimerScheduled.of(self.timer(purpose, step, attempt, delay)))
+
+    @property
+    def inline_timers(self) -> bool:
+        return self.inst.event_format >= ev.EVENT_FORMAT_INLINE_TIMERS
+
+    def closing(self, step: str) -> list[str]:
+        """Format 2: the pending timers of `step`, which the event ending its attempt closes
+        by itself. Format 1: none, `cancel_timers` writes them out instead."""
+        if not self.inline_timers:
+            return []
+        return [t.timer_id for t in self.inst.timers.values() if t.step == step]
 
     def cancel_timers(self, step: str) -> None:
+        """Format 1: a TimerCancelled for each pending timer of `step`."""
+        if self.inline_timers:
+            return
         for timer in list(self.inst.timers.values()):
             if timer.step == step:
                 self.emit(ev.TimerCancelled(timer_id=timer.timer_id))
@@ -223,35 +242,43 @@ class _Builder:
                 self.ignore("late_reply")
                 return
             if kind in step.success:
-                self.emit(ev.StepSucceeded(step=step.name, attempt=attempt, received=self.received))
-                self.cancel_timers(step.name)
+                self.end_attempt(ev.StepSucceeded, step, attempt)
                 self.after_success(step)
             else:
-                self.emit(
-                    ev.StepFailed(
-                        step=step.name, attempt=attempt, reason="rejected", received=self.received
-                    )
-                )
-                self.cancel_timers(step.name)
+                self.end_attempt(ev.StepFailed, step, attempt, reason="rejected")
                 self.begin_compensation("failed", step.name)
         elif comp is not None and (kind in comp.success or kind in comp.failure):
             if state.status is not StepStatus.COMPENSATING or attempt != state.comp_attempt:
                 self.ignore("late_reply")
                 return
             if kind in comp.success:
-                self.emit(
-                    ev.StepCompensated(step=step.name, attempt=attempt, received=self.received)
-                )
-                self.cancel_timers(step.name)
+                self.end_attempt(ev.StepCompensated, step, attempt)
                 self.continue_compensation()
             else:
-                self.emit(
-                    ev.CompensationRejected(step=step.name, attempt=attempt, received=self.received)
-                )
-                self.cancel_timers(step.name)
+                self.end_attempt(ev.CompensationRejected, step, attempt)
                 self.retry_compensation(step, "rejected")
         else:
             self.ignore("unexpected_reply_type")
+
+    def end_attempt(
+        self,
+        kind: type[ev.StepSucceeded | ev.StepFailed | ev.StepCompensated | ev.CompensationRejected],
+        step: StepDef,
+        attempt: int,
+        **fields: str,
+    ) -> None:
+        """Record the reply that ends `attempt` of `step`; it closes the step's timeout."""
+        closing = self.closing(step.name)
+        self.emit(
+            kind(
+                step=step.name,
+                attempt=attempt,
+                received=self.received,
+                cancels_timers=closing,
+                **fields,
+            )
+        )
+        self.cancel_timers(step.name)
 
     def after_success(self, step: StepDef) -> None:
         stage = self.definition.stages[step.stage]
@@ -300,7 +327,11 @@ class _Builder:
         for name, state in list(self.inst.steps.items()):
             if state.status in (StepStatus.RUNNING, StepStatus.BACKING_OFF):
                 self.cancel_timers(name)
-                self.emit(ev.StepAbandoned(step=name, attempt=state.attempt))
+                self.emit(
+                    ev.StepAbandoned(
+                        step=name, attempt=state.attempt, cancels_timers=self.closing(name)
+                    )
+                )
         candidates = [
             (state.completed_seq, name)
             for name, state in self.inst.steps.items()

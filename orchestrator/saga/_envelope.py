@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from orchestrator.messages import Message
+from orchestrator.saga.events import CURRENT_EVENT_FORMAT, EVENT_FORMATS
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,19 +36,28 @@ class DecisionContext:
 
     Build it with :meth:`for_message`: the random source is seeded from the message id, so
     deciding the same message again (after a crash, or in the replay check) draws the same
-    jitter and produces identical events.
+    jitter and produces identical events. ``event_format`` is the format a saga *started* by
+    this decision is written in; the replay check sets it from the recorded history, every
+    later decision follows the instance's own.
     """
 
     now: datetime
     random: random.Random
+    event_format: int = CURRENT_EVENT_FORMAT
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
             raise ValueError("DecisionContext.now must be timezone-aware (UTC)")
+        if self.event_format not in EVENT_FORMATS:
+            raise ValueError(f"unknown event format {self.event_format}")
 
     @classmethod
-    def for_message(cls, now: datetime, message_id: str) -> DecisionContext:
+    def for_message(
+        cls, now: datetime, message_id: str, *, event_format: int = CURRENT_EVENT_FORMAT
+    ) -> DecisionContext:
         if now.tzinfo is None:
             raise ValueError("DecisionContext.now must be timezone-aware (UTC)")
         # Random(str) hashes the string with SHA-512: stable across processes and Python runs.
-        return cls(now=now.astimezone(UTC), random=random.Random(message_id))
+        return cls(
+            now=now.astimezone(UTC), random=random.Random(message_id), event_format=event_format
+        )

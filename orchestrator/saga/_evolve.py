@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -38,7 +38,10 @@ def evolve(
     inst = _apply(definition, instance, event)
     inbound = event.inbound
     handled = inst.handled | {inbound.message_id} if inbound else inst.handled
-    return replace(inst, handled=handled, version=inst.version + 1)
+    timers = inst.timers
+    if closed := event.closed_timers:
+        timers = {k: v for k, v in timers.items() if k not in closed}
+    return replace(inst, handled=handled, timers=timers, version=inst.version + 1)
 
 
 def replay(definition: SagaDefinition, events: Iterable[ev.SagaEvent]) -> SagaInstance | None:
@@ -53,6 +56,8 @@ def _started(definition: SagaDefinition, e: ev.SagaStarted) -> SagaInstance:
         raise ReplayError(
             f"history of {e.saga_type} v{e.definition_version} folded with {definition!r}"
         )
+    if e.event_format not in ev.EVENT_FORMATS:
+        raise ReplayError(f"history written in unknown event format {e.event_format}")
     return SagaInstance(
         saga_id=saga_id_for(e.saga_type, e.business_key),
         saga_type=e.saga_type,
@@ -64,6 +69,7 @@ def _started(definition: SagaDefinition, e: ev.SagaStarted) -> SagaInstance:
         handled=frozenset({e.received.message_id}),
         version=1,
         started_at=e.received.at,
+        event_format=e.event_format,
     )
 
 
@@ -71,6 +77,19 @@ def _step(inst: SagaInstance, name: str, **changes: Any) -> dict[str, StepState]
     steps = dict(inst.steps)
     steps[name] = replace(steps[name], **changes)
     return steps
+
+
+def _scheduled(inst: SagaInstance, timer: ev.Timer | None) -> Mapping[str, PendingTimer]:
+    if timer is None:
+        return inst.timers
+    pending = PendingTimer(
+        timer.timer_id,
+        datetime.fromisoformat(timer.fire_at),
+        timer.purpose,
+        timer.step,
+        timer.attempt,
+    )
+    return {**inst.timers, timer.timer_id: pending}
 
 
 def _completed(inst: SagaInstance, name: str, **changes: Any) -> SagaInstance:
@@ -100,7 +119,9 @@ def _apply(definition: SagaDefinition, inst: SagaInstance, e: ev.SagaEvent) -> S
     match e:
         case ev.CommandIssued(step=name, attempt=attempt, compensation=True):
             return replace(
-                inst, steps=_step(inst, name, status=StepStatus.COMPENSATING, comp_attempt=attempt)
+                inst,
+                steps=_step(inst, name, status=StepStatus.COMPENSATING, comp_attempt=attempt),
+                timers=_scheduled(inst, e.timer),
             )
         case ev.CommandIssued(step=name, attempt=attempt):
             status = SagaStatus.RUNNING if inst.status is SagaStatus.STARTED else inst.status
@@ -109,12 +130,10 @@ def _apply(definition: SagaDefinition, inst: SagaInstance, e: ev.SagaEvent) -> S
                 status=status,
                 stage=definition.steps[name].stage,
                 steps=_step(inst, name, status=StepStatus.RUNNING, attempt=attempt),
+                timers=_scheduled(inst, e.timer),
             )
         case ev.TimerScheduled():
-            timer = PendingTimer(
-                e.timer_id, datetime.fromisoformat(e.fire_at), e.purpose, e.step, e.attempt
-            )
-            timers = {**inst.timers, e.timer_id: timer}
+            timers = _scheduled(inst, e.timer)
             steps = inst.steps
             if e.step is not None and e.purpose == "step_retry":
                 steps = _step(inst, e.step, status=StepStatus.BACKING_OFF)

@@ -130,8 +130,11 @@ def check_history(
                 step=received.step,
                 attempt=received.attempt,
             )
+            # A history replays in the format it was written in, as its saga ran live.
             context = DecisionContext.for_message(
-                datetime.fromisoformat(received.at), received.message_id
+                datetime.fromisoformat(received.at),
+                received.message_id,
+                event_format=first.event_format,
             )
             emitted = list(decide(definition, instance, envelope, context).events)
         # Anything the current classes raise on a recorded input is itself a divergence to

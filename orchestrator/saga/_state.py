@@ -99,6 +99,7 @@ class SagaInstance:
     handled: frozenset[str] = frozenset()  # ids of messages already decided on
     version: int = 0  # events folded so far: the stream version to append after
     started_at: str = ""  # the start decision's clock reading (ISO-8601 UTC), for durations
+    event_format: int = 1  # how this instance's decisions are written (see saga.events)
 
     @property
     def terminal(self) -> bool:

@@ -1,7 +1,9 @@
-"""Regenerates the recorded histories in this directory: ``python -m tests.histories.record``.
+"""Records the histories in this directory: ``python -m tests.histories.record [NAME ...]``.
 
-Run it only for a NEW history. Re-recording an existing file after changing a saga defeats the
-replay check, whose whole point is that histories recorded by earlier code keep replaying.
+It writes only files that do not exist yet. Re-recording an existing file after changing a saga
+(or the worker) defeats the replay check, whose whole point is that histories recorded by
+earlier code keep replaying: the files without a format suffix were written in event format 1
+and must stay so. A scenario is recorded again, in the current format, under a new name.
 """
 
 from __future__ import annotations
@@ -117,17 +119,26 @@ def trip_fail_fast() -> list[events.SagaEvent]:
     return run.history
 
 
-HISTORIES: dict[str, Callable[[], list[events.SagaEvent]]] = {
+SCENARIOS: dict[str, Callable[[], list[events.SagaEvent]]] = {
     "order_fulfilment_v1_completed": order_completed,
     "order_fulfilment_v1_compensated": order_compensated,
     "order_fulfilment_v1_cancelled_while_parked": order_cancelled_while_parked,
     "trip_booking_v1_fail_fast": trip_fail_fast,
+}
+# Event format 1 (explicit timer events) under the bare names, recorded before formats
+# existed; the current format under a suffix.
+HISTORIES = {
+    **SCENARIOS,
+    **{f"{name}_format2": record for name, record in SCENARIOS.items()},
 }
 
 
 def main(names: list[str]) -> None:
     for name in names or list(HISTORIES):
         path = HERE / f"{name}.jsonl"
+        if path.exists():
+            sys.stderr.write(f"kept {path} (already recorded)\n")
+            continue
         dump_history(HISTORIES[name](), path)
         sys.stderr.write(f"wrote {path}\n")
 

@@ -236,3 +236,40 @@ def test_a_naive_fire_at_is_read_as_utc(store: InMemoryEventStore) -> None:
     )
     (timer,) = InMemoryProjections(store).timers()
     assert timer.fire_at == T0
+
+
+def test_an_event_can_schedule_a_timer_inline_and_another_can_cancel_it(
+    store: InMemoryEventStore,
+) -> None:
+    # Event format 2: CommandIssued carries its timeout, the reply event closes it.
+    start(store)
+    timer = schedule("t-1", T0).data
+    add(
+        store,
+        "saga-1",
+        NewEvent("CommandIssued", {"step": "reserve", "attempt": 1, "timer": timer}),
+    )
+    projections = InMemoryProjections(store)
+    (scheduled,) = projections.timers()
+    assert (scheduled.timer_id, scheduled.status, scheduled.fire_at) == ("t-1", "scheduled", T0)
+    assert (scheduled.purpose, scheduled.step, scheduled.attempt) == ("step_timeout", "reserve", 1)
+    assert projections.saga_instance("saga-1").current_step == "reserve"  # type: ignore[union-attr]
+    add(store, "saga-1", NewEvent("StepSucceeded", {"step": "reserve", "cancels_timers": ["t-1"]}))
+    (closed,) = projections.timers()
+    assert closed.status == "cancelled"
+    assert projections.due_timers(T0, 10) == []
+
+
+def test_one_event_can_cancel_several_timers_and_odd_entries_are_skipped(
+    store: InMemoryEventStore,
+) -> None:
+    start(store)
+    add(store, "saga-1", schedule("a", T0), schedule("b", T0), schedule("c", T0))
+    add(store, "saga-1", NewEvent("StepAbandoned", {"cancels_timers": ["a", 7, "b", "unknown"]}))
+    add(store, "saga-1", NewEvent("StepFailed", {"cancels_timers": "c"}))  # not a list: no-op
+    projections = InMemoryProjections(store)
+    assert {t.timer_id: t.status for t in projections.timers()} == {
+        "a": "cancelled",
+        "b": "cancelled",
+        "c": "scheduled",
+    }

@@ -48,23 +48,38 @@ def test_every_recorded_history_replays_without_divergence(path: Path) -> None:
     assert report.decisions > 3
 
 
+def test_both_event_formats_are_covered_by_recorded_histories() -> None:
+    starts = [load_history(p)[0] for p in PATHS]
+    assert all(isinstance(s, events.SagaStarted) for s in starts)
+    assert {s.event_format for s in starts if isinstance(s, events.SagaStarted)} == set(
+        events.EVENT_FORMATS
+    )
+
+
 @pytest.mark.parametrize(
-    ("changes", "diverging_event"),
+    ("history_name", "changes", "diverging_event"),
     [
-        ({"topic": "credit.v2.commands"}, "CommandIssued"),
-        ({"timeout": timedelta(seconds=45)}, "TimerScheduled"),
+        ("order_fulfilment_v1_compensated", {"topic": "credit.v2.commands"}, "CommandIssued"),
+        ("order_fulfilment_v1_compensated", {"timeout": timedelta(seconds=45)}, "TimerScheduled"),
         (
+            "order_fulfilment_v1_compensated",
             {"on_success": lambda s, r: s.model_copy(update={"credit_reservation_id": "x"})},
             "CommandIssued",
         ),
+        # Format 2 carries the timeout inside the command's event.
+        (
+            "order_fulfilment_v1_compensated_format2",
+            {"timeout": timedelta(seconds=45)},
+            "CommandIssued",
+        ),
     ],
-    ids=["topic", "timeout", "hook"],
+    ids=["topic", "timeout", "hook", "timeout-format2"],
 )
 def test_a_deliberately_altered_saga_fails_the_check(
-    changes: dict[str, object], diverging_event: str
+    history_name: str, changes: dict[str, object], diverging_event: str
 ) -> None:
     registry = SagaRegistry([altered(**changes), TripBooking])
-    history = load_history(HISTORIES / "order_fulfilment_v1_compensated.jsonl")
+    history = load_history(HISTORIES / f"{history_name}.jsonl")
     report = check_history(registry, history, "compensated")
     assert not report.ok
     divergence = report.divergence
@@ -96,12 +111,16 @@ def test_a_history_with_an_extra_event_diverges() -> None:
     assert report.divergence.position == 2
 
 
-def test_histories_round_trip_through_jsonl(tmp_path: Path) -> None:
-    history = load_history(PATHS[0])
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_histories_round_trip_through_jsonl(path: Path, tmp_path: Path) -> None:
+    history = load_history(path)
     copy = tmp_path / "copy.jsonl"
     dump_history(history, copy)
     assert load_history(copy) == history
-    assert copy.read_text() == PATHS[0].read_text()
+    if path.stem.endswith("_format2"):
+        # Written by the current classes: byte for byte. Older files lack the fields added
+        # since (with their defaults), which is what "add fields with defaults" allows.
+        assert copy.read_text() == path.read_text()
 
 
 def test_a_malformed_line_names_file_and_line(tmp_path: Path) -> None:

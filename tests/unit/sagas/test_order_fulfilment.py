@@ -47,8 +47,10 @@ def reserved_credit_and_inventory(kit: SagaTestKit) -> SagaRun:
 
 def test_happy_path_reserves_credit_inventory_then_schedules_shipment(kit: SagaTestKit) -> None:
     run = kit.start(ORDER)
-    run.last.expect_events(events.SagaStarted, events.CommandIssued, events.TimerScheduled)
+    run.last.expect_events(events.SagaStarted, events.CommandIssued)
     run.last.expect_commands(ReserveCredit(order_id="o-1", customer_id="c-1", amount_cents=1500))
+    (timeout,) = run.instance.timers.values()
+    assert (timeout.purpose, timeout.step, timeout.attempt) == ("step_timeout", "reserve_credit", 1)
 
     run.when(CreditReserved(order_id="o-1", reservation_id="cr-1")).expect_commands(
         ReserveInventory(order_id="o-1", sku="SKU-1", quantity=3)
@@ -57,7 +59,7 @@ def test_happy_path_reserves_credit_inventory_then_schedules_shipment(kit: SagaT
         ScheduleShipment(order_id="o-1", sku="SKU-1", quantity=3, address="Quay 1")
     )
     done = run.when(ShipmentScheduled(order_id="o-1", shipment_id="sh-1"))
-    done.expect_events(events.StepSucceeded, events.TimerCancelled, events.SagaCompleted)
+    done.expect_events(events.StepSucceeded, events.SagaCompleted)
     assert run.status is SagaStatus.COMPLETED
     assert run.state == OrderState(
         **ORDER.model_dump(),
@@ -78,8 +80,10 @@ def test_a_second_start_for_the_same_order_changes_nothing(kit: SagaTestKit) -> 
 
 def test_credit_rejected_fails_without_compensation(kit: SagaTestKit) -> None:
     run = kit.start(ORDER)
+    (timeout,) = run.instance.timers.values()
     out = run.when(CreditRejected(order_id="o-1", reason="limit"))
-    out.expect_events(events.StepFailed, events.TimerCancelled, events.SagaFailed)
+    out.expect_events(events.StepFailed, events.SagaFailed)
+    assert out.expect_event(events.StepFailed).cancels_timers == [timeout.timer_id]
     out.expect_no_commands()
     assert run.status is SagaStatus.FAILED
 
