@@ -9,6 +9,7 @@ look new to its participant. Never change them; add a new function instead.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Final
 
@@ -20,8 +21,22 @@ NAMESPACE: Final = uuid.UUID("6f1c2b8e-5a4d-4e2b-9c1f-3d7a0e9b8c21")
 _SEP: Final = "\x1f"
 
 
+_NAMESPACE_BYTES: Final = NAMESPACE.bytes
+
+
 def _uuid5(*parts: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, _SEP.join(parts)))
+    """``str(uuid.uuid5(NAMESPACE, US.join(parts)))``, spelled out: the worker derives several
+    ids per decision, and building ``uuid.UUID`` objects was a tenth of its CPU. Pinned to
+    ``uuid.uuid5`` by a test."""
+    digest = bytearray(
+        hashlib.sha1(_NAMESPACE_BYTES + _SEP.join(parts).encode(), usedforsecurity=False).digest()[
+            :16
+        ]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def saga_id_for(saga_type: str, business_key: str) -> str:
