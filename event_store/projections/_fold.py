@@ -8,7 +8,8 @@ Vocabulary (emitted by the saga decider; stream_id = saga id, stream_type = saga
 `SagaStarted` {saga_type, definition_version, business_key} starts an instance; `CommandIssued`
 {step, attempt, compensation} sets the current step (and status `running` unless it is a
 compensation); `CompensationStarted`, `SagaCompleted`, `SagaCompensated`, `SagaFailed`,
-`CompensationFailed`, `SagaCancelled` set their status; `SagaParked` parks (remembering the
+`CompensationFailed`, `SagaCancelled` set their status, as does `SagaResolved` {outcome} (a
+terminal status); `SagaParked` parks (remembering the
 status it had) and `SagaUnparked` restores it. Any other event only bumps `updated_at`.
 
 Timers: `TimerScheduled` {timer_id, fire_at, purpose, step, attempt} schedules a timer, and so
@@ -165,6 +166,14 @@ def fold_instance(current: SagaInstance | None, event: RecordedEvent) -> SagaIns
         return _with_status(stepped, "running")
     if kind in _STATUS_OF_EVENT:
         return _with_status(bumped, _STATUS_OF_EVENT[kind])
+    if kind == "SagaResolved":
+        # An operator closed the saga by hand with the outcome it names.
+        outcome = _text(data, "outcome")
+        return (
+            _with_status(bumped, outcome)
+            if outcome is not None and outcome in _TERMINAL
+            else bumped
+        )
     if kind == "SagaParked":
         if bumped.status == "parked":
             return bumped

@@ -110,7 +110,7 @@ def history(saga_id: str, until: datetime | None, output: str) -> None:
                 "event": event.event_type,
                 "step": data.get("step"),
                 "attempt": data.get("attempt"),
-                "detail": data.get("reason") or data.get("purpose") or _timer_detail(data),
+                "detail": _detail(event.event_type, data),
             }
         )
     emit(rows, output, ("version", "recorded_at", "event", "step", "attempt", "detail"))
@@ -200,6 +200,14 @@ def resolve(saga_id: str, outcome: str, actor: str, reason: str, dry_run: bool) 
         ResolveSaga(saga_id=saga_id, outcome=outcome, actor=actor, reason=reason),
         dry_run,
     )
+
+
+def _detail(event_type: str, data: Mapping[str, Any]) -> str:
+    if event_type == "OperatorAction":
+        # A refused action must not read like an accepted one: say so, and why.
+        verdict = "" if data.get("accepted") else f", refused ({data.get('detail')})"
+        return f"{data.get('action')} by {data.get('actor')}{verdict}: {data.get('reason')}"
+    return str(data.get("reason") or data.get("purpose") or _timer_detail(data))
 
 
 def _timer_detail(data: Mapping[str, Any]) -> str:

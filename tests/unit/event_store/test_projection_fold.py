@@ -95,6 +95,28 @@ def test_terminal_statuses(store: InMemoryEventStore, event_type: str, status: s
     assert instance.status == status
 
 
+@pytest.mark.parametrize("outcome", ["completed", "compensated", "failed"])
+def test_an_operator_resolution_sets_the_outcome_even_when_parked(
+    store: InMemoryEventStore, outcome: str
+) -> None:
+    start(store)
+    add(store, "saga-1", NewEvent("CommandIssued", {"step": "s"}), NewEvent("SagaParked", {}))
+    add(store, "saga-1", NewEvent("SagaResolved", {"outcome": outcome, "actor": "a"}))
+    instance = InMemoryProjections(store).saga_instance("saga-1")
+    assert instance is not None
+    assert (instance.status, instance.status_before_park) == (outcome, None)
+
+
+def test_a_resolution_without_a_known_outcome_changes_no_status(store: InMemoryEventStore) -> None:
+    start(store)
+    add(store, "saga-1", NewEvent("CommandIssued", {"step": "s"}))
+    add(store, "saga-1", NewEvent("SagaResolved", {"outcome": "maybe"}))
+    add(store, "saga-1", NewEvent("SagaResolved", {}))
+    instance = InMemoryProjections(store).saga_instance("saga-1")
+    assert instance is not None
+    assert instance.status == "running"
+
+
 def test_parking_remembers_and_unparking_restores(store: InMemoryEventStore) -> None:
     start(store)
     add(store, "saga-1", NewEvent("CompensationStarted", {}), NewEvent("SagaParked", {}))
