@@ -71,7 +71,7 @@ Variant = _variant_from_env()
 def with_database(url: str, database: str) -> str:
     parts = psycopg.conninfo.conninfo_to_dict(url)
     parts["dbname"] = database
-    return psycopg.conninfo.make_conninfo(**parts)
+    return psycopg.conninfo.make_conninfo("", **parts)
 
 
 @contextmanager

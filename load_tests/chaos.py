@@ -73,7 +73,7 @@ def produce_starts(
 def audit(settings: Settings, registry: SagaRegistry, saga_ids: list[str]) -> list[str]:
     problems: list[str] = []
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        statuses = dict(
+        statuses: dict[str, str] = dict(
             conn.execute(
                 "SELECT stream_id, status FROM saga_instances WHERE stream_id = ANY(%s)",
                 (saga_ids,),
