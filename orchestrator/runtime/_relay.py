@@ -260,17 +260,27 @@ class TimerPoller:
 
 # The relay reads the log in (tx_id, position) order, so "not passed yet" is counted the same
 # way (a plain position comparison would miscount events of late-committing transactions).
-BACKLOG_SQL = """
-SELECT count(*) FROM events e
-LEFT JOIN subscription_checkpoints c ON c.name = %s
-LEFT JOIN events done ON done.position = c.position
-WHERE done.position IS NULL OR (e.tx_id, e.position) > (done.tx_id, done.position)
+# Two statements, each an index range scan: the first version joined the checkpoint into the
+# count with an OR, and PostgreSQL answered it by scanning the whole log every second.
+BACKLOG_PASSED_SQL = """
+SELECT done.tx_id::text, done.position FROM subscription_checkpoints c
+JOIN events done ON done.position = c.position
+WHERE c.name = %s
 """
+BACKLOG_AFTER_SQL = """
+SELECT count(*) FROM (
+    SELECT 1 FROM events WHERE (tx_id, position) > (%s::xid8, %s) LIMIT %s
+) AS backlog
+"""
+BACKLOG_ALL_SQL = "SELECT count(*) FROM (SELECT 1 FROM events LIMIT %s) AS backlog"
+# The gauge stops counting here: past it, the relay is plainly stalled, and counting a backlog
+# of millions every second would load the database it is waiting on.
+BACKLOG_CAP = 1_000_000
 
 
 class BacklogProbe:
     """How many committed events the outbox relay has not passed yet (the gauge an SRE watches
-    when commands seem slow: it grows while the relay is stalled or down)."""
+    when commands seem slow: it grows while the relay is stalled or down), up to BACKLOG_CAP."""
 
     def __init__(self, conninfo: str, subscription: str) -> None:
         self._conninfo = conninfo
@@ -281,7 +291,14 @@ class BacklogProbe:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self._conninfo, autocommit=True)
         try:
-            row = self._conn.execute(BACKLOG_SQL, (self._subscription,)).fetchone()
+            passed = self._conn.execute(BACKLOG_PASSED_SQL, (self._subscription,)).fetchone()
+            if passed is None:
+                row = self._conn.execute(BACKLOG_ALL_SQL, (BACKLOG_CAP,)).fetchone()
+            else:
+                tx_id, position = passed
+                row = self._conn.execute(
+                    BACKLOG_AFTER_SQL, (tx_id, position, BACKLOG_CAP)
+                ).fetchone()
         except psycopg.OperationalError:
             self._conn.close()
             raise
