@@ -8,6 +8,7 @@ so `SAGA_SAGAS=load_tests._harness:Variant` names it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import subprocess
@@ -20,11 +21,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import psycopg
+from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from event_store.migrations import migrate
 from orchestrator.config import Settings
-from orchestrator.saga import Saga
+from orchestrator.runtime import Routes, Worker
+from orchestrator.runtime._kafka_config import admin_config
+from orchestrator.runtime._topics import dead_letter_topic
+from orchestrator.saga import Saga, SagaRegistry
 from sagas.order_fulfilment import OrderFulfilment
 
 SUPERUSER_URL = os.environ.get(
@@ -66,6 +71,30 @@ def _variant_from_env() -> type[Saga] | None:
 
 # Present only in child processes started by `spawn`: the name SAGA_SAGAS points at.
 Variant = _variant_from_env()
+
+
+@contextmanager
+def scratch_topics(settings: Settings, saga: type[Saga]) -> Iterator[None]:
+    """The variant's topics, created now and deleted afterwards: hundreds of leftover topics
+    from earlier runs would leave the broker more work on every later run."""
+    Worker.ensure_topics_for(settings, SagaRegistry([saga]))
+    try:
+        yield
+    finally:
+        admin = AdminClient(admin_config(settings))
+        topics = set(admin.list_topics(timeout=10).topics)
+        routes = Routes.of(SagaRegistry([saga]))
+        names = sorted(
+            name
+            for topic in set(routes.consumed) | routes.command_topics
+            for name in (topic, dead_letter_topic(topic))
+            if name in topics
+        )
+        if names:
+            for future in admin.delete_topics(names, operation_timeout=30).values():
+                # Best effort: a leftover topic only costs the broker a little.
+                with contextlib.suppress(Exception):
+                    future.result(30)
 
 
 def with_database(url: str, database: str) -> str:
@@ -142,6 +171,9 @@ class Children:
         except subprocess.TimeoutExpired:
             process.kill()
 
+    def roles(self) -> dict[int, str]:
+        return {process.pid: name for name, process in self.processes.items()}
+
     def check_alive(self) -> None:
         for name, process in self.processes.items():
             if process.poll() is not None:
@@ -153,6 +185,48 @@ class Children:
     def __exit__(self, *exc: object) -> None:
         for name in list(self.processes):
             self.stop(name)
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_group(pid: int, children: dict[int, str]) -> str | None:
+    if pid in children:
+        return children[pid]
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return None
+    if cmdline.startswith(b"postgres") or b"/postgresql/" in cmdline:
+        return "postgres"
+    if b"kafka.Kafka" in cmdline:
+        return "kafka"
+    return "bench" if pid == os.getpid() else None
+
+
+def cpu_seconds(children: dict[int, str]) -> dict[str, float]:
+    """CPU time (user + system) so far of this run's processes, by role: the named children,
+    every PostgreSQL process, the Kafka broker and the benchmark itself; plus the whole
+    machine's busy time ("machine"), so nothing else eating CPU goes unseen."""
+    totals: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        group = _process_group(int(entry.name), children)
+        if group is None:
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        # utime and stime are fields 14 and 15 of /proc/<pid>/stat (1-based, after the name).
+        ticks = int(fields[11]) + int(fields[12])
+        totals[group] = totals.get(group, 0.0) + ticks / _CLOCK_TICKS
+    # /proc/stat "cpu": user nice system idle iowait irq softirq steal ...
+    cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    busy = sum(int(v) for i, v in enumerate(cpu) if i not in (3, 4))
+    totals["machine"] = busy / _CLOCK_TICKS
+    return totals
 
 
 def rss_bytes(pid: int) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -31,15 +32,17 @@ from load_tests._harness import (
     Children,
     Ticker,
     child_env,
+    cpu_seconds,
     order_variant,
     rss_bytes,
     scratch_database,
+    scratch_topics,
 )
 from orchestrator.config import Settings
 from orchestrator.participant import SagaStarter
-from orchestrator.runtime import Worker, build_codec
+from orchestrator.runtime import build_codec
 from orchestrator.runtime._kafka_config import producer_config
-from orchestrator.saga import Saga, SagaRegistry
+from orchestrator.saga import Saga
 from sagas.order_messages import PlaceOrder
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -97,18 +100,26 @@ class Tally:
 
 def throughput(
     settings: Settings, saga: type[Saga], tally: Tally, children: Children, n: int
-) -> float:
+) -> tuple[float, dict[str, float]]:
+    """Completed sagas per second, and the CPU seconds each role spent per 1,000 sagas."""
     producer = Producer(producer_config(settings, client_id="bench"))
     starter = SagaStarter(producer, build_codec(settings))
     run = uuid.uuid4().hex[:6]
     tally.poll()
     done_before = tally.counts["SagaCompleted"]
+    cpu_before = cpu_seconds(children.roles())
     started = time.monotonic()
     for i in range(n):
         starter.start(saga, order(i, run), wait=False)
     starter.flush()
     tally.wait_for("SagaCompleted", done_before + n, children, timeout_s=max(120.0, n / 20))
-    return n / (time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    cpu_after = cpu_seconds(children.roles())
+    cpu = {
+        role: (cpu_after[role] - cpu_before.get(role, 0.0)) * 1000 / n for role in sorted(cpu_after)
+    }
+    cpu["machine_idle_share"] = 1 - cpu["machine"] * n / 1000 / (elapsed * (os.cpu_count() or 1))
+    return n / elapsed, cpu
 
 
 def latency(
@@ -140,8 +151,10 @@ def latency(
 def memory(settings: Settings, n: int, log_dir: Path) -> dict[str, float]:
     suffix = f"m{uuid.uuid4().hex[:6]}"
     saga = order_variant(suffix)
-    Worker.ensure_topics_for(settings, SagaRegistry([saga]))
-    with Children(child_env(settings, suffix, timeout_s=3600), log_dir) as children:
+    with (
+        scratch_topics(settings, saga),
+        Children(child_env(settings, suffix, timeout_s=3600), log_dir) as children,
+    ):
         worker = children.start("memory-worker", "worker")
         store = PostgresEventStore(settings.database_url)
         tally = Tally(store, ("SagaStarted",))
@@ -190,22 +203,29 @@ def main() -> None:
     with scratch_database(base) as settings:
         suffix = f"b{uuid.uuid4().hex[:6]}"
         saga = order_variant(suffix)
-        Worker.ensure_topics_for(settings, SagaRegistry([saga]))
         env = child_env(settings, suffix, timeout_s=None)
         if args.projector == "separate":
             env["SAGA_WORKER_PROJECTOR"] = "false"
         results["projector"] = args.projector
         store = PostgresEventStore(settings.database_url)
         tally = Tally(store, ("SagaCompleted",))
-        with Children(env, log_dir) as children:
+        with scratch_topics(settings, saga), Children(env, log_dir) as children:
             children.start("worker", "worker")
             if args.projector == "separate":
                 children.start("projector", "projector")
             children.start("participants", "participant", "credit", "inventory", "shipping")
             throughput(settings, saga, tally, children, args.warmup)
-            rate = throughput(settings, saga, tally, children, args.sagas)
+            rate, cpu = throughput(settings, saga, tally, children, args.sagas)
             results["throughput_sagas_per_s"] = rate
+            results["cpu_seconds_per_1000_sagas"] = dict(cpu)
             print(f"throughput: {rate:.0f} completed sagas/s ({args.sagas} sagas)", flush=True)
+            idle = cpu.pop("machine_idle_share")
+            print(
+                "CPU s per 1000 sagas: "
+                + ", ".join(f"{role} {seconds:.2f}" for role, seconds in cpu.items())
+                + f"; machine idle {idle:.0%}",
+                flush=True,
+            )
             half = rate / 2
             durations = latency(
                 settings, saga, tally, children, rate=half, seconds=args.latency_seconds

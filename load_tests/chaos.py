@@ -30,11 +30,18 @@ import psycopg
 from confluent_kafka import Producer
 
 from event_store.postgres import PostgresEventStore
-from load_tests._harness import Children, Ticker, child_env, order_variant, scratch_database
+from load_tests._harness import (
+    Children,
+    Ticker,
+    child_env,
+    order_variant,
+    scratch_database,
+    scratch_topics,
+)
 from load_tests.bench_sagas import order
 from orchestrator.config import Settings
 from orchestrator.participant import SagaStarter
-from orchestrator.runtime import Routes, Worker, build_codec, read_dead_letters
+from orchestrator.runtime import Routes, build_codec, read_dead_letters
 from orchestrator.runtime._kafka_config import producer_config
 from orchestrator.saga import Saga, SagaRegistry
 
@@ -119,9 +126,8 @@ def main() -> int:
         suffix = f"c{uuid.uuid4().hex[:6]}"
         saga = order_variant(suffix)
         registry = SagaRegistry([saga])
-        Worker.ensure_topics_for(settings, registry)
         env = child_env(settings, suffix, timeout_s=None)
-        with Children(env, log_dir) as children:
+        with scratch_topics(settings, saga), Children(env, log_dir) as children:
             worker = children.start("worker", "worker")
             children.start("participants", "participant", "credit", "inventory", "shipping")
             sent: list[str] = []
