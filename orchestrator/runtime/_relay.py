@@ -323,31 +323,51 @@ _KEEPALIVES: dict[str, str | int] = {
 class LeaderLease:
     """Session advisory lock on a dedicated connection: held while the connection lives, so a
     crashed leader's lease ends with its connection and another worker takes over. One lease
-    per consumer group (two-key lock: class, hash of the group)."""
+    per consumer group (two-key lock: class, hash of the group).
 
-    def __init__(self, conninfo: str, consumer_group: str) -> None:
+    A held lease is confirmed (its connection pinged) at most every `confirm_every_s`, not on
+    every relay poll: a busy relay polls hundreds of times a second. A leader that lost its
+    connection may so publish for up to that long beside the new one; the duplicates carry
+    the commands' own message ids, which participants deduplicate on.
+    """
+
+    def __init__(
+        self, conninfo: str, consumer_group: str, *, confirm_every_s: float = 1.0
+    ) -> None:
         self._conninfo = conninfo
         self._group = consumer_group
+        self._confirm_every_s = confirm_every_s
         self._conn: psycopg.Connection[Any] | None = None
         self._held = False
+        self._confirmed_at = 0.0
 
     def holds(self) -> bool:
         """True while this process is the leader; tries to become it when it is not."""
         try:
+            now = time.monotonic()
+            if self._held and now - self._confirmed_at < self._confirm_every_s:
+                return True
             if self._conn is None or self._conn.closed:
                 self._conn = psycopg.connect(
-                    make_conninfo(self._conninfo, connect_timeout=10, **_KEEPALIVES),
+                    make_conninfo(
+                        self._conninfo,
+                        connect_timeout=10,
+                        application_name="saga-relay-lease",
+                        **_KEEPALIVES,
+                    ),
                     autocommit=True,
                 )
                 self._held = False
             if self._held:
                 self._conn.execute("SELECT 1")  # still alive: the lock lives with the session
+                self._confirmed_at = now
                 return True
             row = self._conn.execute(
                 "SELECT pg_try_advisory_lock(%s, hashtext(%s))",
                 (RELAY_LEADER_CLASS, self._group),
             ).fetchone()
             self._held = bool(row and row[0])
+            self._confirmed_at = now
         except psycopg.Error:
             if self._conn is not None:
                 self._conn.close()
