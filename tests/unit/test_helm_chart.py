@@ -7,6 +7,7 @@ chart nobody rendered is a chart nobody knows works.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
 from orchestrator.config import Settings
+from orchestrator.observability import Metrics
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "saga-orchestrator"
 KUBE_VERSION = "1.30.0"  # helm template's built-in default (1.20) predates the chart's floor
@@ -312,6 +315,24 @@ def test_compensation_failed_alert_is_defined(everything: list[Manifest]) -> Non
     rule = _one(everything, "PrometheusRule")
     alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
     assert "saga_compensation_failed_total" in alerts["SagaCompensationFailed"]
+
+
+def test_every_alert_names_metrics_the_worker_exports(everything: list[Manifest]) -> None:
+    rule = _one(everything, "PrometheusRule")
+    alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert set(alerts) >= {"SagaCompensationFailed", "SagaWorkerPaused", "SagaOutboxStalled"}
+    registry = CollectorRegistry()
+    Metrics(registry)
+    exported = {sample.name for family in registry.collect() for sample in family.samples} | {
+        family.name for family in registry.collect()
+    }
+    for alert, expr in alerts.items():
+        names = re.findall(r"\bsaga_[a-z_]+(?=\{)", expr)  # a metric, then its selector
+        assert names, alert
+        for name in names:
+            # Counters are exported with _total; the registry lists samples only once used.
+            assert name in exported or name.removesuffix("_total") in exported, (alert, name)
+    assert "> 5000" in alerts["SagaOutboxStalled"]
 
 
 def test_participants_are_separate_deployments_outside_the_worker_service(
