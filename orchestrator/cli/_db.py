@@ -24,6 +24,7 @@ from event_store.postgres import PostgresEventStore
 from event_store.projections import RebuildReport, TableChange, rebuild
 from event_store.verify import VerifyReport
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail, output_option
+from orchestrator.cli._reach import require_postgres
 from orchestrator.config import Settings
 
 __all__ = ["db"]
@@ -133,6 +134,7 @@ def _verify_data(report: VerifyReport, stream_id: str | None) -> dict[str, objec
 def verify_command(stream_id: str | None, output: str) -> None:
     """Recompute the hash chains and name the first broken event of each stream."""
     settings = Settings.from_env()
+    require_postgres(settings.database_url)
 
     def work() -> VerifyReport:
         with PostgresEventStore(settings.database_url, pool_max_size=1, pool_timeout=5) as store:

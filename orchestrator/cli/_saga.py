@@ -20,6 +20,7 @@ from event_store import STREAM_ID_PATTERN
 from event_store.projections import PostgresProjections
 from orchestrator import headers as h
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, emit, fail, output_option
+from orchestrator.cli._reach import require_postgres
 from orchestrator.config import Settings
 from orchestrator.messages import Message
 from orchestrator.runtime import App
@@ -54,6 +55,7 @@ def saga() -> None:
 def list_(status: str | None, limit: int, output: str) -> None:
     """Saga instances, most recently updated first."""
     settings = Settings.from_env()
+    require_postgres(settings.database_url)
     try:
         with PostgresProjections(settings.database_url) as projections:
             rows = projections.saga_instances(status=status, limit=limit)
@@ -88,6 +90,7 @@ def list_(status: str | None, limit: int, output: str) -> None:
 def history(saga_id: str, until: datetime | None, output: str) -> None:
     """The saga's events and the state they replay to (optionally as of --at)."""
     app = App.from_settings(Settings.from_env())
+    require_postgres(app.settings.database_url)
     store = app.event_store()
     try:
         recorded = (
@@ -128,6 +131,7 @@ def history(saga_id: str, until: datetime | None, output: str) -> None:
 def _send(saga_id: str, message: Message, dry_run: bool) -> None:
     settings = Settings.from_env()
     app = App.from_settings(settings)
+    require_postgres(settings.database_url)
     store = app.event_store()
     try:
         instance = app.registry.replay(store.read_stream(saga_id))

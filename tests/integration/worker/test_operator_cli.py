@@ -5,6 +5,7 @@ operator acts (an OperatorAction event naming who and why, accepted or refused).
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from click.testing import CliRunner, Result
 from confluent_kafka import KafkaException
 
 from orchestrator.cli import sagactl
-from orchestrator.cli._output import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
+from orchestrator.cli._output import EXIT_OK, EXIT_PROBLEM, EXIT_UNREACHABLE, EXIT_USAGE
 from sagas.order_services import Behaviour
 from tests.integration.worker import isolated
 from tests.integration.worker.conftest import EventRow, World, commands
@@ -567,3 +568,30 @@ def test_bad_operator_input_is_a_one_line_error_and_sends_nothing(
 
     assert reply_topic_count(world) == 0
     assert world.event_count() == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["saga", "list"],
+        ["saga", "history", "6e400865-457a-5668-b7b4-69337f1c19a5"],
+        ["saga", "cancel", "6e400865-457a-5668-b7b4-69337f1c19a5", "--actor", "a", "--reason", "r"],
+        ["db", "verify"],
+    ],
+    ids=["list", "history", "cancel", "verify"],
+)
+def test_an_unreachable_database_is_one_line_and_exit_3_at_once(args: list[str]) -> None:
+    # A port nothing listens on: the real connection attempt is refused.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://saga:saga@127.0.0.1:{port}/saga"
+    started = time.monotonic()
+    result = CliRunner().invoke(
+        sagactl, args, env={"SAGA_DATABASE_URL": url, "SAGA_OWNER_DATABASE_URL": url}
+    )
+    assert time.monotonic() - started < 10, "an operator should not wait out a pool timeout"
+    message = one_line_error(result, EXIT_UNREACHABLE)
+    assert message.startswith("sagactl: PostgreSQL unreachable: "), message
+    assert "refused" in message, message
+    assert result.stderr.strip() == message, "no retry warnings around the one line"
