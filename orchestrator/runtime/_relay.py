@@ -331,9 +331,7 @@ class LeaderLease:
     the commands' own message ids, which participants deduplicate on.
     """
 
-    def __init__(
-        self, conninfo: str, consumer_group: str, *, confirm_every_s: float = 1.0
-    ) -> None:
+    def __init__(self, conninfo: str, consumer_group: str, *, confirm_every_s: float = 1.0) -> None:
         self._conninfo = conninfo
         self._group = consumer_group
         self._confirm_every_s = confirm_every_s
