@@ -40,6 +40,9 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Young-generation threshold of the garbage collector in the long-running processes, which
+    # also freeze their start-up objects (see orchestrator/cli/_gc.py); 0 keeps Python's.
+    gc_gen0_threshold: int = Field(default=50_000, ge=0)
     # Whether `sagactl worker` also keeps the projections (saga_instances, timers) up to date;
     # off when a separate `sagactl projector` runs, which frees the worker's CPU for sagas.
     worker_projector: bool = True

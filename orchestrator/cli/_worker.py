@@ -7,6 +7,7 @@ import threading
 import click
 
 from event_store.projections import PostgresProjector
+from orchestrator.cli._gc import tune_gc
 from orchestrator.cli._signals import stop_on_signals
 from orchestrator.config import Settings
 from orchestrator.observability import configure_logging, configure_tracing
@@ -28,6 +29,7 @@ def worker() -> None:
     checkpoints = app.checkpoints()
     projector = PostgresProjector(settings.database_url)
     server = app.serve_metrics()
+    tune_gc(settings.gc_gen0_threshold)
     try:
         Worker(
             settings,
@@ -56,6 +58,7 @@ def projector() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
     stop = stop_on_signals()
+    tune_gc(settings.gc_gen0_threshold)
     with PostgresProjector(settings.database_url) as running:
         running.run(stop, idle_interval=0.01)
 
@@ -103,6 +106,7 @@ def participant(
         )
         for name, inbox in zip(services, inboxes, strict=True)
     ]
+    tune_gc(settings.gc_gen0_threshold)
     for thread in threads:
         thread.start()
     for thread in threads:
