@@ -127,44 +127,46 @@ def main() -> int:
         saga = order_variant(suffix)
         registry = SagaRegistry([saga])
         env = child_env(settings, suffix, timeout_s=None)
-        with scratch_topics(settings, saga), Children(env, log_dir) as children:
-            worker = children.start("worker", "worker")
-            children.start("participants", "participant", "credit", "inventory", "shipping")
-            sent: list[str] = []
-            produced = threading.Event()
-            producer = threading.Thread(
-                target=produce_starts,
-                args=(settings, saga),
-                kwargs={"n": args.sagas, "rate": args.rate, "sent": sent, "done": produced},
-                daemon=True,
-            )
-            producer.start()
-            duration = args.sagas / args.rate
-            time.sleep(duration * 0.2)
-            print(f"chaos: SIGKILL worker after {len(sent)} starts", flush=True)
-            os.kill(worker.pid, signal.SIGKILL)
-            worker.wait()
-            children.processes.pop("worker")
-            time.sleep(2)
-            children.start("worker", "worker")
-            time.sleep(duration * 0.2)
-            print(f"chaos: restart PostgreSQL ({restart('postgres'):.1f}s)", flush=True)
-            time.sleep(duration * 0.2)
-            print(f"chaos: restart Kafka ({restart('kafka'):.1f}s)", flush=True)
-            producer.join(timeout=duration * 3 + 120)
-            if not produced.is_set():
-                print("chaos: the producer did not finish", file=sys.stderr)
-                return 1
-            deadline = time.monotonic() + args.settle_timeout
-            with psycopg.connect(settings.database_url, autocommit=True) as conn:
-                while time.monotonic() < deadline:
-                    row: Any = conn.execute(
-                        "SELECT count(*) FROM saga_instances WHERE status = 'completed'"
-                    ).fetchone()
-                    if row[0] >= len(sent):
-                        break
-                    time.sleep(1)
-        problems = audit(settings, registry, sent)
+        with scratch_topics(settings, saga):
+            with Children(env, log_dir) as children:
+                worker = children.start("worker", "worker")
+                children.start("participants", "participant", "credit", "inventory", "shipping")
+                sent: list[str] = []
+                produced = threading.Event()
+                producer = threading.Thread(
+                    target=produce_starts,
+                    args=(settings, saga),
+                    kwargs={"n": args.sagas, "rate": args.rate, "sent": sent, "done": produced},
+                    daemon=True,
+                )
+                producer.start()
+                duration = args.sagas / args.rate
+                time.sleep(duration * 0.2)
+                print(f"chaos: SIGKILL worker after {len(sent)} starts", flush=True)
+                os.kill(worker.pid, signal.SIGKILL)
+                worker.wait()
+                children.processes.pop("worker")
+                time.sleep(2)
+                children.start("worker", "worker")
+                time.sleep(duration * 0.2)
+                print(f"chaos: restart PostgreSQL ({restart('postgres'):.1f}s)", flush=True)
+                time.sleep(duration * 0.2)
+                print(f"chaos: restart Kafka ({restart('kafka'):.1f}s)", flush=True)
+                producer.join(timeout=duration * 3 + 120)
+                if not produced.is_set():
+                    print("chaos: the producer did not finish", file=sys.stderr)
+                    return 1
+                deadline = time.monotonic() + args.settle_timeout
+                with psycopg.connect(settings.database_url, autocommit=True) as conn:
+                    while time.monotonic() < deadline:
+                        row: Any = conn.execute(
+                            "SELECT count(*) FROM saga_instances WHERE status = 'completed'"
+                        ).fetchone()
+                        if row[0] >= len(sent):
+                            break
+                        time.sleep(1)
+            # The audit reads the dead-letter topics: before they are deleted.
+            problems = audit(settings, registry, sent)
     print(f"chaos: {len(sent)} sagas audited; logs in {log_dir}")
     for problem in problems:
         print(f"chaos: PROBLEM {problem}", file=sys.stderr)
