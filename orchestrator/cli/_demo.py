@@ -264,4 +264,4 @@ def _timeline(conn: psycopg.Connection[Any], saga_id: str) -> None:
             for key in ("step", "attempt", "compensation", "reason", "purpose")
             if key in data and data[key] is not None
         )
-        click.echo(f"  {offset_ms:>8.1f} ms  #{version:<3} {event_type:<22} {detail}")
+        click.echo(f"  {offset_ms:>8.1f} ms  #{version:<3} {event_type:<22} {detail}".rstrip())
