@@ -6,7 +6,8 @@ simulated participant services as separate processes.
 Prints (and writes to load_tests/results/bench_sagas.json):
 - throughput: completed order sagas per second, N sagas started as fast as the producer can
   (after a warm-up), timed from the first start sent to the last SagaCompleted committed;
-- latency at half that load: p50/p99 from a start being sent to its SagaCompleted commit;
+- latency at half that load (and at each --latency-rate): p50/p99 from a start being sent to
+  its SagaCompleted commit;
 - worker memory: resident set size with `--memory-sagas` sagas in flight (participants off,
   step timeouts of an hour, so every saga waits at its first step with its state cached).
 """
@@ -189,6 +190,13 @@ def main() -> None:
     parser.add_argument("--sagas", type=int, default=5000, help="sagas in the throughput run")
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--latency-rate",
+        type=float,
+        action="append",
+        default=[],
+        help="also measure latency at this many starts/s (repeatable); half the throughput always",
+    )
     parser.add_argument("--memory-sagas", type=int, default=100_000, help="0 skips it")
     parser.add_argument(
         "--projector",
@@ -226,22 +234,25 @@ def main() -> None:
                 + f"; machine idle {idle:.0%}",
                 flush=True,
             )
-            half = rate / 2
-            durations = latency(
-                settings, saga, tally, children, rate=half, seconds=args.latency_seconds
-            )
-            quantiles = statistics.quantiles(durations, n=100, method="inclusive")
-            results["latency"] = {
-                "rate_per_s": half,
-                "sagas": len(durations),
-                "p50_ms": quantiles[49] * 1000,
-                "p99_ms": quantiles[98] * 1000,
-            }
-            print(
-                f"latency at {half:.0f}/s: p50 {quantiles[49] * 1000:.0f} ms, "
-                f"p99 {quantiles[98] * 1000:.0f} ms ({len(durations)} sagas)",
-                flush=True,
-            )
+            results["latency"] = []
+            for load in [rate / 2, *args.latency_rate]:
+                durations = latency(
+                    settings, saga, tally, children, rate=load, seconds=args.latency_seconds
+                )
+                quantiles = statistics.quantiles(durations, n=100, method="inclusive")
+                results["latency"].append(
+                    {
+                        "rate_per_s": load,
+                        "sagas": len(durations),
+                        "p50_ms": quantiles[49] * 1000,
+                        "p99_ms": quantiles[98] * 1000,
+                    }
+                )
+                print(
+                    f"latency at {load:.0f}/s: p50 {quantiles[49] * 1000:.0f} ms, "
+                    f"p99 {quantiles[98] * 1000:.0f} ms ({len(durations)} sagas)",
+                    flush=True,
+                )
         if args.memory_sagas:
             results["memory"] = memory(settings, args.memory_sagas, log_dir)
             m = results["memory"]
