@@ -43,6 +43,10 @@ class Settings(BaseModel):
     # Young-generation threshold of the garbage collector in the long-running processes, which
     # also freeze their start-up objects (see orchestrator/cli/_gc.py); 0 keeps Python's.
     gc_gen0_threshold: int = Field(default=50_000, ge=0)
+    # The event format new sagas are written in (see orchestrator/saga/events.py). 1 during a
+    # rolling upgrade from a version that knows only format 1, so its workers can still replay
+    # every saga; 2 once none of them is left.
+    event_format: Literal[1, 2] = 2
     # Whether `sagactl worker` also keeps the projections (saga_instances, timers) up to date;
     # off when a separate `sagactl projector` runs, which frees the worker's CPU for sagas.
     worker_projector: bool = True

@@ -33,6 +33,7 @@ from orchestrator.saga import (
     SagaRegistry,
     decide,
 )
+from orchestrator.saga.events import CURRENT_EVENT_FORMAT
 
 log = structlog.get_logger(__name__)
 
@@ -104,11 +105,15 @@ class SagaProcessor:
         store: EventStore,
         cache: StateCache[SagaInstance],
         clock: Callable[[], datetime],
+        *,
+        event_format: int = CURRENT_EVENT_FORMAT,
     ) -> None:
         self._registry = registry
         self._store = store
         self._cache = cache
         self._clock = clock
+        # The format sagas this worker starts are written in; each saga keeps its own after.
+        self._event_format = event_format
 
     def process(self, items: Sequence[Inbound]) -> BatchOutcome:
         outcome = BatchOutcome()
@@ -225,7 +230,9 @@ class SagaProcessor:
                 definition,
                 instance,
                 envelope,
-                DecisionContext.for_message(now, envelope.message_id),
+                DecisionContext.for_message(
+                    now, envelope.message_id, event_format=self._event_format
+                ),
             )
             if not decision.events:
                 outcome.duplicates += 1

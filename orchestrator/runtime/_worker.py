@@ -172,7 +172,9 @@ class Worker:
         self._client_id = client_id
         self.routes = Routes.of(registry)
         self._cache: StateCache[SagaInstance] = StateCache(settings.cache_max_instances)
-        self._processor = SagaProcessor(registry, store, self._cache, clock)
+        self._processor = SagaProcessor(
+            registry, store, self._cache, clock, event_format=settings.event_format
+        )
         self._assigned: set[tuple[str, int]] = set()
         self._consumer: Consumer | None = None
         self._fatal: BaseException | None = None

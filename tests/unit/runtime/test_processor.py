@@ -13,7 +13,7 @@ from orchestrator.messages import Message
 from orchestrator.runtime._cache import StateCache
 from orchestrator.runtime._processor import Inbound, SagaProcessor
 from orchestrator.runtime._record import ConsumedRecord
-from orchestrator.saga import Envelope, SagaInstance, SagaRegistry, saga_id_for
+from orchestrator.saga import Envelope, SagaInstance, SagaRegistry, events, saga_id_for
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_messages import CreditReserved, InventoryReserved, PlaceOrder
 
@@ -54,10 +54,15 @@ def store() -> InMemoryEventStore:
 
 
 def processor(
-    store: InMemoryEventStore, cache: StateCache[SagaInstance] | None = None
+    store: InMemoryEventStore,
+    cache: StateCache[SagaInstance] | None = None,
+    *,
+    event_format: int = events.CURRENT_EVENT_FORMAT,
 ) -> SagaProcessor:
     registry = SagaRegistry([OrderFulfilment])
-    return SagaProcessor(registry, store, cache or StateCache(1000), Clock())
+    return SagaProcessor(
+        registry, store, cache or StateCache(1000), Clock(), event_format=event_format
+    )
 
 
 def event_types(store: InMemoryEventStore, saga_id: str) -> list[str]:
@@ -179,3 +184,26 @@ def test_a_stale_plan_keyed_by_a_message_the_store_holds_is_replayed(
     outcome = stale_worker.process([inventory])
     assert len(store.read_stream(saga_id)) == versions_before
     assert outcome.duplicates == 1
+
+
+def test_sagas_start_in_the_configured_event_format_and_keep_it(
+    store: InMemoryEventStore,
+) -> None:
+    # A rolling upgrade: this worker writes format 1 for the sagas it starts...
+    processor(store, event_format=1).process([start("o1")])
+    saga_id = saga_id_for("order_fulfilment", "o1")
+    assert event_types(store, saga_id) == ["SagaStarted", "CommandIssued", "TimerScheduled"]
+    # ...and a worker on the current format continues that saga in format 1.
+    credit = CreditReserved(order_id="o1", reservation_id="r")
+    processor(store).process([reply(saga_id, credit, "reserve_credit", 1, "reply-1")])
+    assert event_types(store, saga_id)[3:] == [
+        "StepSucceeded",
+        "TimerCancelled",
+        "CommandIssued",
+        "TimerScheduled",
+    ]
+    processor(store).process([start("o2")])
+    assert event_types(store, saga_id_for("order_fulfilment", "o2")) == [
+        "SagaStarted",
+        "CommandIssued",
+    ]
