@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from orchestrator.config import DEFAULT_OWNER_DATABASE_URL, ConfigError, Settings
@@ -35,3 +38,11 @@ def test_the_participant_database_follows_the_configured_owner_url() -> None:
 def test_a_bad_value_is_reported_with_its_variable(variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env({variable: value})
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(SAGA_[A-Z0-9_]+)` \|", readme, re.MULTILINE))
+    settings = {f"SAGA_{name.upper()}" for name in Settings.model_fields}
+    assert settings - documented == set(), "settings missing from the README's table"
+    assert documented - settings <= {"SAGA_SUPERUSER_DATABASE_URL"}, "README documents unknowns"
