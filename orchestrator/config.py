@@ -46,7 +46,7 @@ class Settings(BaseModel):
     # The event format new sagas are written in (see orchestrator/saga/events.py). 1 during a
     # rolling upgrade from a version that knows only format 1, so its workers can still replay
     # every saga; 2 once none of them is left.
-    event_format: Literal[1, 2] = 2
+    event_format: int = Field(default=2, ge=1, le=2)
     # Whether `sagactl worker` also keeps the projections (saga_instances, timers) up to date;
     # off when a separate `sagactl projector` runs, which frees the worker's CPU for sagas.
     worker_projector: bool = True

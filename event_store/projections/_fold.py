@@ -9,7 +9,8 @@ Vocabulary (emitted by the saga decider; stream_id = saga id, stream_type = saga
 {step, attempt, compensation} sets the current step (and status `running` unless it is a
 compensation); `CompensationStarted`, `SagaCompleted`, `SagaCompensated`, `SagaFailed`,
 `CompensationFailed`, `SagaCancelled` set their status, as does `SagaResolved` {outcome} (a
-terminal status); `SagaParked` parks (remembering the
+terminal status), and `StepRetried` {compensation} (back to `running`, or to `compensating`
+for a compensation); `SagaParked` parks (remembering the
 status it had) and `SagaUnparked` restores it. Any other event only bumps `updated_at`.
 
 Timers: `TimerScheduled` {timer_id, fire_at, purpose, step, attempt} schedules a timer, and so
@@ -166,6 +167,9 @@ def fold_instance(current: SagaInstance | None, event: RecordedEvent) -> SagaIns
         return _with_status(stepped, "running")
     if kind in _STATUS_OF_EVENT:
         return _with_status(bumped, _STATUS_OF_EVENT[kind])
+    if kind == "StepRetried":
+        # An operator reopened a failed step (the saga runs again) or a failed compensation.
+        return _with_status(bumped, "compensating" if data.get("compensation") else "running")
     if kind == "SagaResolved":
         # An operator closed the saga by hand with the outcome it names.
         outcome = _text(data, "outcome")

@@ -154,7 +154,8 @@ class Metrics:
         )
         self.outbox_backlog: Final = gauge(
             "saga_outbox_backlog_events",
-            "Committed events whose commands are not yet confirmed published.",
+            "Committed events the outbox relay has not passed yet (measured by the leading "
+            "worker; 0 on the others).",
         )
         self.timers_fired: Final = counter("saga_timers_fired_total", "Saga timers fired.")
 

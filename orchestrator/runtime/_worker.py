@@ -615,6 +615,9 @@ class Worker:
         try:
             while not stop.is_set():
                 if not leading.wait(0.5):
+                    # Only the leader measures the backlog; a stale figure left by a former
+                    # leader would keep SagaOutboxStalled firing (alerts take the max).
+                    self._metrics.outbox_backlog.set(0)
                     continue
                 try:
                     projected = self._projector_poll() if self._projector_poll else 0

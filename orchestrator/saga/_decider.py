@@ -34,6 +34,13 @@ from orchestrator.saga._state import (
 )
 from orchestrator.saga._time import iso_instant as iso
 
+_STILL_HEARD_WHEN_RESOLVED = (
+    CancelSaga,
+    RetryStep,
+    ResolveSaga,
+    MessageDeadLettered,
+    MessageRedriven,
+)
 RESOLVE_OUTCOMES = frozenset(
     {SagaStatus.COMPLETED.value, SagaStatus.COMPENSATED.value, SagaStatus.FAILED.value}
 )
@@ -118,6 +125,11 @@ class _Builder:
 
     def dispatch(self) -> None:
         message = self.envelope.message
+        if self.inst.resolved and not isinstance(message, _STILL_HEARD_WHEN_RESOLVED):
+            # Settled by hand: a late reply or a timer must not drive it on. Operator actions
+            # are still recorded (and refused); dead letters and redrives keep their books.
+            self.ignore("saga_resolved")
+            return
         match message:
             case TimerFired():
                 self.on_timer(message)
@@ -413,7 +425,9 @@ class _Builder:
         status = self.inst.status
         state = self.inst.steps.get(m.step)
         refusal: str | None = None
-        if state is None:
+        if self.inst.resolved:
+            refusal = f"the saga was resolved by hand as {status.value}"
+        elif state is None:
             refusal = f"no step named {m.step!r}"
         elif status is SagaStatus.COMPENSATION_FAILED:
             if state.status is not StepStatus.COMPENSATION_FAILED:
@@ -442,7 +456,7 @@ class _Builder:
         refusal: str | None = None
         if m.outcome not in RESOLVE_OUTCOMES:
             refusal = f"outcome must be one of {sorted(RESOLVE_OUTCOMES)}, not {m.outcome!r}"
-        elif status in CLOSED:
+        elif status in CLOSED or self.inst.resolved:
             refusal = f"the saga is already {status.value}"
         if not self.operator("resolve", m.actor, m.reason, None, refusal):
             return

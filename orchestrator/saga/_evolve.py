@@ -202,7 +202,7 @@ def _changes(definition: SagaDefinition, inst: SagaInstance, e: ev.SagaEvent) ->
         case ev.SagaCancelled():
             return dict(status=SagaStatus.CANCELLED)
         case ev.SagaResolved():
-            return dict(status=SagaStatus(e.outcome))
+            return dict(status=SagaStatus(e.outcome), resolved=True)
         case ev.SagaParked():
             ref = DeadLetterRef(e.topic, e.partition, e.offset)
             return dict(parked=inst.parked | {ref})

@@ -94,6 +94,8 @@ class SagaInstance:
     compensation_reason: str | None = None
     failed_step: str | None = None
     cancelled_by: tuple[str, str] | None = None  # (actor, reason)
+    # An operator closed the saga by hand (SagaResolved): nothing may drive it any more.
+    resolved: bool = False
     timers: Mapping[str, PendingTimer] = field(default_factory=dict)
     parked: frozenset[DeadLetterRef] = frozenset()
     handled: frozenset[str] = frozenset()  # ids of messages already decided on

@@ -69,9 +69,16 @@ class SagaEvent(BaseModel):
         return value if isinstance(value, list) else []
 
     def to_new_event(self, metadata: Mapping[str, Any] | None = None) -> NewEvent:
+        data = self.model_dump(mode="json")
+        # Fields added for event format 2 are written only when they carry something, so a
+        # format-1 event is byte for byte what workers that predate formats wrote, and read
+        # (they refuse unknown fields): that is what makes a rolling upgrade possible.
+        for name, format_1_value in _FORMAT_2_FIELDS.items():
+            if name in data and data[name] == format_1_value:
+                del data[name]
         return NewEvent(
             event_type=self.event_type,
-            data=self.model_dump(mode="json"),
+            data=data,
             schema_version=self.schema_version,
             metadata=dict(metadata or {}),
         )
@@ -94,6 +101,9 @@ def event_from_data(event_type: str, data: Mapping[str, Any], schema_version: in
 def event_from_recorded(recorded: RecordedEvent) -> SagaEvent:
     return event_from_data(recorded.event_type, recorded.data, recorded.schema_version)
 
+
+# Fields event format 2 added, with the value that means "format 1" (left out when written).
+_FORMAT_2_FIELDS: dict[str, Any] = {"event_format": 1, "timer": None, "cancels_timers": []}
 
 # The format new instances are written in (see the module docstring).
 EVENT_FORMAT_EXPLICIT_TIMERS = 1

@@ -46,3 +46,10 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     settings = {f"SAGA_{name.upper()}" for name in Settings.model_fields}
     assert settings - documented == set(), "settings missing from the README's table"
     assert documented - settings <= {"SAGA_SUPERUSER_DATABASE_URL"}, "README documents unknowns"
+
+
+def test_the_event_format_is_read_from_the_environment() -> None:
+    assert Settings.from_env({}).event_format == 2
+    assert Settings.from_env({"SAGA_EVENT_FORMAT": "1"}).event_format == 1
+    with pytest.raises(ConfigError, match="SAGA_EVENT_FORMAT"):
+        Settings.from_env({"SAGA_EVENT_FORMAT": "3"})

@@ -367,3 +367,26 @@ def test_existing_secret_replaces_the_chart_secrets(helm: Helm) -> None:
     ]
     assert refs
     assert set(refs) == {"saga-credentials"}
+
+
+def test_the_chart_sets_every_setting_the_worker_reads(everything: list[Manifest]) -> None:
+    # values.yaml promises that every SAGA_* variable comes from the chart's values.
+    names: set[str] = set()
+    for kind in ("ConfigMap", "Secret"):
+        for manifest in _of_kind(everything, kind):
+            names |= set(manifest.get("data") or {}) | set(manifest.get("stringData") or {})
+    for deployment in _of_kind(everything, "Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            names |= {env["name"] for env in container.get("env", [])}
+    wanted = {f"SAGA_{name.upper()}" for name in Settings.model_fields}
+    # The demo participants' database is the owner URL unless set; the chart relies on that.
+    # The registry URL is set only when one is configured (empty: the built-in registry).
+    missing = wanted - names - {"SAGA_PARTICIPANT_DATABASE_URL", "SAGA_SCHEMA_REGISTRY_URL"}
+    assert missing == set()
+    config = _one(everything, "ConfigMap")["data"]
+    assert (config["SAGA_EVENT_FORMAT"], config["SAGA_GC_GEN0_THRESHOLD"]) == ("2", "50000")
+    # Every value the chart renders is one the application accepts.
+    env = {k: v for k, v in config.items() if k.startswith("SAGA_")}
+    settings = Settings.from_env(env)
+    assert settings.worker_projector is True
+    assert settings.schema_auto_register is True

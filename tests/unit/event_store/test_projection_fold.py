@@ -95,6 +95,23 @@ def test_terminal_statuses(store: InMemoryEventStore, event_type: str, status: s
     assert instance.status == status
 
 
+@pytest.mark.parametrize(
+    ("failed", "retried", "status"),
+    [
+        ("SagaFailed", {"step": "s", "compensation": False}, "running"),
+        ("CompensationFailed", {"step": "s", "compensation": True}, "compensating"),
+    ],
+)
+def test_an_operator_retry_reopens_the_saga(
+    store: InMemoryEventStore, failed: str, retried: dict[str, object], status: str
+) -> None:
+    start(store)
+    add(store, "saga-1", NewEvent(failed, {}), NewEvent("StepRetried", retried))
+    instance = InMemoryProjections(store).saga_instance("saga-1")
+    assert instance is not None
+    assert instance.status == status
+
+
 @pytest.mark.parametrize("outcome", ["completed", "compensated", "failed"])
 def test_an_operator_resolution_sets_the_outcome_even_when_parked(
     store: InMemoryEventStore, outcome: str

@@ -348,3 +348,32 @@ def test_a_compensation_answered_with_failure_is_retried_with_backoff() -> None:
         events.CompensationFailed
     )
     assert run.status is SagaStatus.COMPENSATION_FAILED
+
+
+def test_a_resolved_saga_is_not_driven_on_by_late_replies_or_timers(kit: SagaTestKit) -> None:
+    run = kit.start(ORDER)
+    credit = run.outstanding[0]
+    run.resolve("failed", actor="dave", reason="settled with the customer")
+    assert run.status is SagaStatus.FAILED
+    # The reply to the command still in flight when the saga was resolved changes nothing.
+    late = run.when(
+        CreditReserved(order_id="o-9", reservation_id="r"),
+        step=credit.step,
+        attempt=credit.attempt,
+    )
+    late.expect_ignored("saga_resolved")
+    late.expect_no_commands()
+    assert run.status is SagaStatus.FAILED
+    kit.settle()
+    assert run.status is SagaStatus.FAILED
+
+
+def test_operator_actions_on_a_resolved_saga_are_recorded_and_refused(run: SagaRun) -> None:
+    run.resolve("failed", actor="dave", reason="settled")
+    refused = run.retry("reserve_credit")
+    refused.expect_no_commands()
+    retry = refused.expect_event(events.OperatorAction)
+    assert (retry.accepted, retry.detail) == (False, "the saga was resolved by hand as failed")
+    again = run.resolve("completed").expect_event(events.OperatorAction)
+    assert (again.accepted, again.detail) == (False, "the saga is already failed")
+    assert run.status is SagaStatus.FAILED

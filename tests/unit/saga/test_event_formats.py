@@ -7,7 +7,9 @@ close it. Both must fold into the same instance state.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -154,3 +156,24 @@ def test_a_start_recorded_before_formats_existed_reads_as_format_1() -> None:
     old = events.event_from_data("SagaStarted", data)
     assert isinstance(old, events.SagaStarted)
     assert old.event_format == events.EVENT_FORMAT_EXPLICIT_TIMERS
+
+
+def test_format_1_is_written_with_exactly_the_fields_workers_before_formats_wrote() -> None:
+    # Workers that predate formats refuse unknown fields: a format-1 saga written today must
+    # carry no field they do not know, or a rolling upgrade breaks them.
+    histories = Path(__file__).parents[2] / "histories"
+    known: dict[str, set[str]] = {}
+    for path in histories.glob("*.jsonl"):
+        if path.stem.endswith("_format2"):
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            known.setdefault(row["event_type"], set()).update(row["data"])
+    rejected = [*HAPPY[:2], (ShipmentRejected(order_id="o-5", reason="x"), "schedule_shipment")]
+    history, _ = drive(events.EVENT_FORMAT_EXPLICIT_TIMERS, rejected)
+    for event in history:
+        written = set(event.to_new_event().data)
+        assert written <= known[event.event_type], (
+            event.event_type,
+            written - known[event.event_type],
+        )
