@@ -133,6 +133,15 @@ def reply_topic_count(world: World, timeout: float = 15.0) -> int:
             time.sleep(0.2)
 
 
+def completed_saga(world: World) -> str:
+    """One order saga run to completion by the world's worker and participants."""
+    world.start_worker()
+    world.start_participants()
+    [saga_id] = world.start_orders(1)
+    assert world.wait_for([saga_id]) == {saga_id: "completed"}
+    return saga_id
+
+
 def waiting_at_inventory(world: World) -> str:
     """A saga whose inventory step waits for a reply that never comes (the step timeout is
     the stock 30 s, longer than any of these tests)."""
@@ -152,10 +161,7 @@ def waiting_at_inventory(world: World) -> str:
 def test_list_shows_a_completed_saga_in_table_and_json_and_filters_by_status(
     world: World, saga_cli: Sagactl
 ) -> None:
-    world.start_worker()
-    world.start_participants()
-    [saga_id] = world.start_orders(1)
-    assert world.wait_for([saga_id]) == {saga_id: "completed"}
+    saga_id = completed_saga(world)
     business_key = world.order(0).order_id
 
     table = ok(saga_cli("list")).stdout.splitlines()
@@ -192,10 +198,7 @@ def test_list_shows_a_completed_saga_in_table_and_json_and_filters_by_status(
 def test_history_lists_the_events_and_replays_to_any_earlier_instant(
     world: World, saga_cli: Sagactl
 ) -> None:
-    world.start_worker()
-    world.start_participants()
-    [saga_id] = world.start_orders(1)
-    assert world.wait_for([saga_id]) == {saga_id: "completed"}
+    saga_id = completed_saga(world)
     stored = world.events([saga_id])
     # Event format 2: timers travel inside CommandIssued and the replies that close them.
     assert [r.event_type for r in stored] == [
@@ -428,10 +431,7 @@ def test_resolve_closes_a_stuck_saga_and_refuses_a_closed_one(
 def test_resolving_a_completed_saga_is_refused_and_changes_nothing(
     world: World, saga_cli: Sagactl
 ) -> None:
-    world.start_worker()
-    world.start_participants()
-    [saga_id] = world.start_orders(1)
-    assert world.wait_for([saga_id]) == {saga_id: "completed"}
+    saga_id = completed_saga(world)
     before = world.events([saga_id])
 
     ok(saga_cli("resolve", saga_id, "--outcome", "failed", "--actor", "sre", "--reason", "test"))
