@@ -4,8 +4,11 @@ committed command with its stable message id even when it was committed while no
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections import Counter
+
+import pytest
 
 from orchestrator import headers as h
 from orchestrator.participant import reply_message_id
@@ -131,3 +134,40 @@ def test_commands_committed_while_no_relay_ran_are_published_with_their_message_
     world.start_participants()
     assert Counter(world.wait_for(saga_ids).values()) == {"completed": 5}
     assert sum(world.dead_letter_counts().values()) == 0
+
+
+@pytest.mark.timeout(240)
+def test_a_worker_killed_between_commit_and_publish_is_recovered_by_its_successor(
+    world: World,
+) -> None:
+    # Issue #6, outbox point: the worker process commits CommandIssued events and is SIGKILLed
+    # before any of them is published (the test holds the relay lease, so its relay cannot
+    # run). A new worker process publishes them with their original message ids, and the
+    # sagas go on to complete with one effect per service.
+    lease = LeaderLease(world.app_url, world.settings.consumer_group)
+    assert lease.holds()
+    first = world.spawn_worker("first")
+    try:
+        saga_ids = world.start_orders(5)
+        for saga_id in saga_ids:
+            world.wait_events(
+                saga_id,
+                lambda rows: any(row.event_type == "CommandIssued" for row in rows),
+                "CommandIssued",
+            )
+        credit_topic = world.saga.definition.steps["reserve_credit"].topic
+        assert world.message_counts([credit_topic]) == {credit_topic: 0}
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(10) == -signal.SIGKILL
+    finally:
+        lease.release()
+    world.start_participants()
+    world.spawn_worker("second")
+    published = world.read_topic(credit_topic, expected=5, timeout=60)
+    issued = {saga_id: commands(rows)[0].data for saga_id, rows in world.streams(saga_ids).items()}
+    assert sorted(r.header(h.MESSAGE_ID) for r in published) == sorted(
+        event["message_id"] for event in issued.values()
+    )
+    # The second worker owns the partitions once the killed member's session ends.
+    assert world.wait_for(saga_ids, timeout=120) == dict.fromkeys(saga_ids, "completed")
+    assert Counter(e[0] for e in world.effects()) == {"credit": 5, "inventory": 5, "shipping": 5}
