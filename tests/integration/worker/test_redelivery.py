@@ -93,6 +93,15 @@ def test_duplicate_and_late_replies_change_nothing(world: World) -> None:
     assert Counter(e[0] for e in world.effects()) == {"credit": 1, "inventory": 1, "shipping": 1}
 
 
+def wait_for_first_commands(world: World, saga_ids: list[str]) -> None:
+    for saga_id in saga_ids:
+        world.wait_events(
+            saga_id,
+            lambda rows: any(row.event_type == "CommandIssued" for row in rows),
+            "CommandIssued",
+        )
+
+
 def test_commands_committed_while_no_relay_ran_are_published_with_their_message_id(
     world: World,
 ) -> None:
@@ -104,12 +113,7 @@ def test_commands_committed_while_no_relay_ran_are_published_with_their_message_
     try:
         world.start_worker()
         saga_ids = world.start_orders(5)
-        for saga_id in saga_ids:
-            world.wait_events(
-                saga_id,
-                lambda rows: any(row.event_type == "CommandIssued" for row in rows),
-                "CommandIssued",
-            )
+        wait_for_first_commands(world, saga_ids)
         credit_topic = world.saga.definition.steps["reserve_credit"].topic
         world.wait_committed([world.saga.start_topic])
         assert world.message_counts([credit_topic]) == {credit_topic: 0}, (
@@ -149,12 +153,7 @@ def test_a_worker_killed_between_commit_and_publish_is_recovered_by_its_successo
     first = world.spawn_worker("first")
     try:
         saga_ids = world.start_orders(5)
-        for saga_id in saga_ids:
-            world.wait_events(
-                saga_id,
-                lambda rows: any(row.event_type == "CommandIssued" for row in rows),
-                "CommandIssued",
-            )
+        wait_for_first_commands(world, saga_ids)
         credit_topic = world.saga.definition.steps["reserve_credit"].topic
         assert world.message_counts([credit_topic]) == {credit_topic: 0}
         first.send_signal(signal.SIGKILL)
