@@ -388,6 +388,62 @@ def kafka_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
+def launch_kafka(
+    home: Path, port: int, controller_port: int, libs: Path
+) -> subprocess.Popen[bytes]:
+    """Start a single-node KRaft broker whose files all live under `home` (properties, data,
+    logs), formatting its storage first if it has never run. Returns at once: the caller waits
+    (`wait_for_kafka`) and owns the process (its own session, so it survives `make`). Tests
+    call this to get a broker that has never run, on ports of their own."""
+    java = shutil.which("java")
+    if java is None:
+        raise StackError("a Java 17+ runtime (java) is needed to run the Kafka broker")
+    ensure_kafka_jars(libs)
+    data = home / "data"
+    home.mkdir(parents=True, exist_ok=True)
+    properties = home / "server.properties"
+    template = (HERE / "server.properties.in").read_text()
+    properties.write_text(
+        template.replace("@PORT@", str(port))
+        .replace("@CONTROLLER_PORT@", str(controller_port))
+        .replace("@DATA_DIR@", str(data))
+    )
+    classpath = f"{libs}/*"
+    if not (data / "meta.properties").exists():
+        run(
+            [
+                java,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-g",
+                "-t",
+                kafka_cluster_id(),
+                "-c",
+                str(properties),
+            ],
+            capture_output=True,
+        )
+    with (home / "stdout.log").open("ab") as out:
+        return subprocess.Popen(
+            [
+                java,
+                *KAFKA_JVM_OPTS,
+                f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}",
+                f"-Dkafka.logs.dir={home}",
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(properties),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives `make` and the shell that ran it
+        )
+
+
 def kafka_up(settings: Settings) -> str:
     home = RUN / "kafka"
     pid_file = home / "kafka.pid"
@@ -410,57 +466,9 @@ def kafka_up(settings: Settings) -> str:
                 f"port {taken} is in use by something that is not a Kafka broker "
                 f"({who_listens(taken)}); stop it or set SAGA_KAFKA_BOOTSTRAP"
             )
-    java = shutil.which("java")
-    if java is None:
-        raise StackError("a Java 17+ runtime (java) is needed to run the Kafka broker")
-    libs = RUN / "kafka-libs"
-    ensure_kafka_jars(libs)
-    data = home / "data"
-    home.mkdir(parents=True, exist_ok=True)
-    properties = home / "server.properties"
-    template = (HERE / "server.properties.in").read_text()
-    properties.write_text(
-        template.replace("@PORT@", str(port))
-        .replace("@CONTROLLER_PORT@", str(KAFKA_CONTROLLER_PORT))
-        .replace("@DATA_DIR@", str(data))
-    )
-    classpath = f"{libs}/*"
-    if not (data / "meta.properties").exists():
-        run(
-            [
-                java,
-                "-cp",
-                classpath,
-                "kafka.tools.StorageTool",
-                "format",
-                "-g",
-                "-t",
-                kafka_cluster_id(),
-                "-c",
-                str(properties),
-            ],
-            capture_output=True,
-        )
-    log_file = home / "server.log"
-    with (home / "stdout.log").open("ab") as out:
-        process = subprocess.Popen(
-            [
-                java,
-                *KAFKA_JVM_OPTS,
-                f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}",
-                f"-Dkafka.logs.dir={home}",
-                "-cp",
-                classpath,
-                "kafka.Kafka",
-                str(properties),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # survives `make` and the shell that ran it
-        )
+    process = launch_kafka(home, port, KAFKA_CONTROLLER_PORT, RUN / "kafka-libs")
     pid_file.write_text(f"{process.pid}\n")
-    wait_for_kafka(settings.kafka_bootstrap, process.pid, log_file)
+    wait_for_kafka(settings.kafka_bootstrap, process.pid, home / "server.log")
     return f"Kafka 4.1 started on {settings.kafka_bootstrap} (pid {process.pid}, logs in {home})"
 
 
