@@ -4,11 +4,15 @@ Starts the worker and the three simulated participant services as child processe
 `sagactl worker` / `sagactl participant` an operator runs), starts N orders through the
 participant SDK, waits until every saga is terminal, then prints a summary and the timeline
 of one compensated saga. `--external-services` skips the child processes (compose runs them).
+
+Every wait is bounded and rides out a broker that has just started for the first time (see
+`_waits.py`); a dependency that does not answer in time ends the demo with one line and exit 3.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -23,18 +27,29 @@ from typing import Any
 
 import click
 import psycopg
-from confluent_kafka import ConsumerGroupState, KafkaException, Producer
+from confluent_kafka import ConsumerGroupState, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from event_store.migrations import migrate
+from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail
+from orchestrator.cli._reach import require_postgres
+from orchestrator.cli._waits import TRANSIENT_KAFKA_NAMES, NotReadyError, describe, wait_until
 from orchestrator.config import Settings
 from orchestrator.participant import SagaStarter
+from orchestrator.participant._starter import StartNotAcknowledgedError
 from orchestrator.runtime import App
-from orchestrator.runtime._kafka_config import producer_config
+from orchestrator.runtime._kafka_config import admin_config, producer_config
+from orchestrator.runtime._topics import TopicSetupError
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_messages import PlaceOrder
 
 TERMINAL = ("completed", "compensated", "failed", "compensation_failed", "cancelled")
+# Bounds of the start-up waits, in seconds. A broker's first start needs a few seconds after
+# its first metadata answer before groups can form; these leave room for a loaded 2-core box.
+KAFKA_ANSWER_S = 30.0
+TOPICS_S = 60.0
+GROUPS_S = 90.0
+STARTS_S = 90.0
 
 
 @click.command()
@@ -47,7 +62,14 @@ TERMINAL = ("completed", "compensated", "failed", "compensation_failed", "cancel
     "--shipping-failure-rate", default=0.05, show_default=True, type=click.FloatRange(0, 1)
 )
 @click.option("--seed", default=7, show_default=True, help="Repeatable simulated outcomes.")
-@click.option("--timeout", "timeout_s", default=180.0, show_default=True, help="Seconds to wait.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    default=180.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait for the sagas to end.",
+)
 @click.option(
     "--external-services",
     is_flag=True,
@@ -64,6 +86,35 @@ def demo(
 ) -> None:
     """Run N orders through the order-fulfilment saga and report how they ended."""
     settings = Settings.from_env()
+    require_postgres(settings.owner_database_url)
+    try:
+        _run(
+            settings,
+            orders=orders,
+            rates={
+                "credit": credit_failure_rate,
+                "inventory": inventory_failure_rate,
+                "shipping": shipping_failure_rate,
+            },
+            seed=seed,
+            timeout_s=timeout_s,
+            external_services=external_services,
+        )
+    except psycopg.OperationalError as exc:
+        # PostgreSQL went away after answering the first time (the waits retry it meanwhile).
+        raise fail(f"demo: PostgreSQL did not answer: {describe(exc)}", EXIT_UNREACHABLE) from None
+
+
+def _run(
+    settings: Settings,
+    *,
+    orders: int,
+    rates: dict[str, float],
+    seed: int,
+    timeout_s: float,
+    external_services: bool,
+) -> None:
+    _wait_for_kafka(settings)
     migrate(settings.owner_database_url)
     app = App.from_settings(settings)
     log_dir = Path(tempfile.mkdtemp(prefix="saga-demo-"))
@@ -71,14 +122,7 @@ def demo(
     try:
         if not external_services:
             # Topics exist before anyone subscribes, so no consumer starts on a missing topic.
-            from orchestrator.runtime import Worker  # noqa: PLC0415
-
-            Worker.ensure_topics_for(settings, app.registry)
-            rates = {
-                "credit": credit_failure_rate,
-                "inventory": inventory_failure_rate,
-                "shipping": shipping_failure_rate,
-            }
+            _ensure_topics(settings, app)
             children.append(_spawn(["worker"], log_dir / "worker.log"))
             for service, rate in rates.items():
                 children.append(
@@ -91,12 +135,13 @@ def demo(
                 settings,
                 [settings.consumer_group, *(f"participant-{service}" for service in rates)],
                 children,
+                log_dir,
             )
         run_id = uuid.uuid4().hex[:8]
         click.echo(f"demo {run_id}: starting {orders} orders (logs in {log_dir})", err=True)
         started = time.monotonic()
         saga_ids = _start_orders(settings, app, run_id, orders)
-        statuses = _wait_until_terminal(settings, saga_ids, timeout_s, children)
+        statuses = _wait_until_terminal(settings, saga_ids, timeout_s, children, log_dir)
         elapsed = time.monotonic() - started
     finally:
         _stop(children)
@@ -124,51 +169,101 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
             child.kill()
 
 
+def _quiet_admin(settings: Settings) -> AdminClient:
+    # librdkafka would print every refused connection; the wait reports the outcome instead.
+    return AdminClient({**admin_config(settings), "log_level": 0})
+
+
+def _wait_for_kafka(settings: Settings) -> None:
+    admin = _quiet_admin(settings)
+
+    def answers() -> None:
+        if not admin.list_topics(timeout=5).brokers:
+            raise NotReadyError("the cluster reports no brokers")
+
+    wait_until(f"demo: Kafka at {settings.kafka_bootstrap}", answers, within_s=KAFKA_ANSWER_S)
+
+
+def _ensure_topics(settings: Settings, app: App) -> None:
+    from orchestrator.runtime import Worker  # noqa: PLC0415
+
+    def create() -> None:
+        try:
+            Worker.ensure_topics_for(settings, app.registry)
+        except TopicSetupError as exc:
+            # The error flattens each topic's KafkaError into text (`code=NAME,`): retry when
+            # every code it names is one a starting broker returns, stop on anything else.
+            named = set(re.findall(r"code=(\w+),", str(exc)))
+            if named and named <= TRANSIENT_KAFKA_NAMES:
+                raise NotReadyError(str(exc)) from exc
+            raise fail(f"demo: {exc}", EXIT_PROBLEM) from None
+
+    wait_until("demo: creating the topics", create, within_s=TOPICS_S)
+
+
+def _check_children(children: list[subprocess.Popen[bytes]], log_dir: Path) -> None:
+    for child in children:
+        if child.poll() is not None:
+            raise fail(
+                f"demo: child process {child.pid} exited with status {child.returncode}; "
+                f"its log is in {log_dir}",
+                EXIT_PROBLEM,
+            )
+
+
 def _wait_for_groups(
-    settings: Settings, groups: list[str], children: list[subprocess.Popen[bytes]]
+    settings: Settings, groups: list[str], children: list[subprocess.Popen[bytes]], log_dir: Path
 ) -> None:
     """Wait until the worker and the services have joined their consumer groups, so saga
     durations measure sagas, not process start-up."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        for child in children:
-            if child.poll() is not None:
-                raise click.ClickException(f"child process {child.pid} exited during start-up")
-        described = admin.describe_consumer_groups(groups)
-        try:
-            ready = all(
-                future.result(10).state == ConsumerGroupState.STABLE and future.result(10).members
-                for future in described.values()
-            )
-        except KafkaException:
-            ready = False
-        if ready:
-            return
-        time.sleep(0.5)
-    raise click.ClickException(f"consumer groups {groups} not ready within 90 s")
+    admin = _quiet_admin(settings)
+
+    def stable() -> None:
+        _check_children(children, log_dir)
+        waiting: list[str] = []
+        for group, future in admin.describe_consumer_groups(groups, request_timeout=5).items():
+            try:
+                description = future.result(10)
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                if isinstance(error, KafkaError) and error.code() == KafkaError.GROUP_ID_NOT_FOUND:
+                    waiting.append(f"{group} not created yet")
+                    continue
+                raise
+            if description.state != ConsumerGroupState.STABLE or not description.members:
+                waiting.append(f"{group} {description.state.name.lower()}")
+        if waiting:
+            raise NotReadyError("; ".join(waiting))
+
+    wait_until("demo: consumer groups", stable, within_s=GROUPS_S)
 
 
 def _start_orders(settings: Settings, app: App, run_id: str, orders: int) -> list[str]:
     producer = Producer(producer_config(settings, client_id="sagactl-demo"))
     starter = SagaStarter(producer, app.codec)
-    saga_ids = [
-        starter.start(
-            OrderFulfilment,
-            PlaceOrder(
-                order_id=f"demo-{run_id}-{i:05d}",
-                customer_id=f"customer-{i % 50}",
-                sku=f"sku-{i % 20}",
-                quantity=1 + i % 3,
-                amount_cents=1000 + 37 * i,
-                address=f"{i} Demo Street",
-            ),
-            wait=False,
+    commands = [
+        PlaceOrder(
+            order_id=f"demo-{run_id}-{i:05d}",
+            customer_id=f"customer-{i % 50}",
+            sku=f"sku-{i % 20}",
+            quantity=1 + i % 3,
+            amount_cents=1000 + 37 * i,
+            address=f"{i} Demo Street",
         )
         for i in range(orders)
     ]
-    starter.flush()
-    return saga_ids
+
+    def start_all() -> list[str]:
+        # Starting is idempotent (saga and message ids derive from the order id), so after a
+        # timeout or a rejection every order is simply started again.
+        saga_ids = [starter.start(OrderFulfilment, command, wait=False) for command in commands]
+        try:
+            starter.flush()
+        except StartNotAcknowledgedError as exc:
+            raise NotReadyError(str(exc)) from exc
+        return saga_ids
+
+    return wait_until("demo: starting the orders", start_all, within_s=STARTS_S)
 
 
 def _wait_until_terminal(
@@ -176,34 +271,29 @@ def _wait_until_terminal(
     saga_ids: list[str],
     timeout_s: float,
     children: list[subprocess.Popen[bytes]],
+    log_dir: Path,
 ) -> dict[str, str]:
-    deadline = time.monotonic() + timeout_s
-    statuses: dict[str, str] = {}
-    last_report = 0.0
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        while True:
+    last_report = time.monotonic()
+
+    def all_terminal() -> dict[str, str]:
+        nonlocal last_report
+        _check_children(children, log_dir)
+        # A connection per poll: one that breaks (PostgreSQL restarting) is simply retried.
+        with psycopg.connect(settings.database_url, autocommit=True, connect_timeout=5) as conn:
             rows = conn.execute(
                 "SELECT stream_id, status FROM saga_instances WHERE stream_id = ANY(%s)",
                 (saga_ids,),
             ).fetchall()
-            statuses = {stream_id: status for stream_id, status in rows}
-            done = sum(1 for status in statuses.values() if status in TERMINAL)
-            if done == len(saga_ids):
-                return statuses
-            for child in children:
-                if child.poll() is not None:
-                    raise click.ClickException(
-                        f"child process {child.pid} exited with status "
-                        f"{child.returncode}; see its log in the folder named above"
-                    )
-            if time.monotonic() > deadline:
-                raise click.ClickException(
-                    f"only {done} of {len(saga_ids)} sagas finished within {timeout_s:.0f}s"
-                )
-            if time.monotonic() - last_report > 5:
-                click.echo(f"  {done}/{len(saga_ids)} sagas terminal", err=True)
-                last_report = time.monotonic()
-            time.sleep(0.2)
+        statuses = {stream_id: status for stream_id, status in rows}
+        done = sum(1 for status in statuses.values() if status in TERMINAL)
+        if done == len(saga_ids):
+            return statuses
+        if time.monotonic() - last_report > 5:
+            click.echo(f"  {done}/{len(saga_ids)} sagas terminal", err=True)
+            last_report = time.monotonic()
+        raise NotReadyError(f"{done} of {len(saga_ids)} sagas ended; logs in {log_dir}")
+
+    return wait_until("demo: sagas ending", all_terminal, within_s=timeout_s)
 
 
 def _durations(conn: psycopg.Connection[Any], saga_ids: list[str]) -> dict[str, float]:
