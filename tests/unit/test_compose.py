@@ -47,3 +47,47 @@ def test_compose_sets_only_variables_the_orchestrator_reads() -> None:
     known = {f"SAGA_{name.upper()}" for name in Settings.model_fields}
     worker_env = load()["services"]["worker"]["environment"]  # type: ignore[index]
     assert set(worker_env) <= known
+
+
+# The settings each sagactl command the compose file runs actually uses.
+USED_BY = {
+    "db migrate": {"owner_database_url", "database_url"},
+    "worker": {"database_url", "kafka_bootstrap"},
+    "participant": {"database_url", "participant_database_url", "kafka_bootstrap"},
+    "demo": {"owner_database_url", "database_url", "kafka_bootstrap"},
+}
+
+
+def test_every_orchestrator_service_points_at_the_compose_servers() -> None:
+    services = load()["services"]
+    assert isinstance(services, dict)
+    seen = []
+    for name, service in services.items():
+        if not str(service.get("image", "")).startswith("saga-orchestrator"):
+            continue
+        role = "participant" if service["command"][0] == "participant" else service["command"][0]
+        role = "db migrate" if service["command"][:2] == ["db", "migrate"] else role
+        assert role in USED_BY, f"{name}: what does {service['command']} use?"
+        settings = Settings.from_env(service["environment"])
+        for setting in USED_BY[role]:
+            value = getattr(settings, setting)
+            # Inside compose, 127.0.0.1 is the container itself: a default that falls back to
+            # it points nowhere.
+            assert "127.0.0.1" not in value, (name, setting, value)
+            assert ("@postgres:5432/" in value) or value == "kafka:9092", (name, setting, value)
+        seen.append(role)
+    assert sorted(seen) == sorted(["db migrate", "worker", "demo", *["participant"] * 3])
+
+
+def test_participants_keep_their_own_database_and_never_see_owner_credentials() -> None:
+    services = load()["services"]
+    assert isinstance(services, dict)
+    worker = Settings.from_env(services["worker"]["environment"])
+    for name in ("participant-credit", "participant-inventory", "participant-shipping"):
+        environment = services[name]["environment"]
+        assert "SAGA_OWNER_DATABASE_URL" not in environment, name
+        settings = Settings.from_env(environment)
+        assert settings.participant_database_url.rsplit("/", 1)[1] == "saga_participants"
+        assert settings.database_url == worker.database_url  # the built-in schema registry
+    roles = load()["configs"]["roles"]["content"]  # type: ignore[index]
+    assert "CREATE DATABASE saga_participants OWNER saga_participant" in roles

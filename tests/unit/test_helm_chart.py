@@ -292,6 +292,7 @@ def test_more_replicas_than_partitions_is_refused(helm: Helm) -> None:
         ("metrics.port", "0", "/metrics/port"),
         ("podSecurityContext.runAsNonRoot", "false", "/podSecurityContext/runAsNonRoot"),
         ("participants.services[0]", "payments", "/participants/services/0"),
+        ("participants.database.url", "mysql://db/x", "/participants/database/url"),
     ],
 )
 def test_schema_rejects_bad_values(helm: Helm, key: str, value: str, complaint: str) -> None:
@@ -379,9 +380,8 @@ def test_the_chart_sets_every_setting_the_worker_reads(everything: list[Manifest
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             names |= {env["name"] for env in container.get("env", [])}
     wanted = {f"SAGA_{name.upper()}" for name in Settings.model_fields}
-    # The demo participants' database is the owner URL unless set; the chart relies on that.
     # The registry URL is set only when one is configured (empty: the built-in registry).
-    missing = wanted - names - {"SAGA_PARTICIPANT_DATABASE_URL", "SAGA_SCHEMA_REGISTRY_URL"}
+    missing = wanted - names - {"SAGA_SCHEMA_REGISTRY_URL"}
     assert missing == set()
     config = _one(everything, "ConfigMap")["data"]
     assert (config["SAGA_EVENT_FORMAT"], config["SAGA_GC_GEN0_THRESHOLD"]) == ("2", "50000")
@@ -390,3 +390,124 @@ def test_the_chart_sets_every_setting_the_worker_reads(everything: list[Manifest
     settings = Settings.from_env(env)
     assert settings.worker_projector is True
     assert settings.schema_auto_register is True
+
+
+# --- What each container ends up with --------------------------------------------------------
+
+# Values unlike any default, so a container that falls back to one (127.0.0.1) cannot pass.
+APP_URL = "postgresql://app:app-pw@events-db.sagas.svc:5432/events"
+OWNER_URL = "postgresql://owner:owner-pw@events-db.sagas.svc:5432/events"
+SERVICES_URL = "postgresql://services:services-pw@services-db.sagas.svc:5432/services"
+BOOTSTRAP = "kafka-0.kafka.sagas.svc:9092,kafka-1.kafka.sagas.svc:9092"
+WHERE = {"config.kafkaBootstrap": BOOTSTRAP.replace(",", "\\,"), "participants.enabled": "true"}
+# Where each setting must point, and which settings each command actually uses (the worker and
+# the services never see the owner URL, so theirs is the unused default).
+EXPECTED = {
+    "database_url": APP_URL,
+    "owner_database_url": OWNER_URL,
+    "participant_database_url": SERVICES_URL,
+    "kafka_bootstrap": BOOTSTRAP,
+}
+USED_BY = {
+    "worker": {"database_url", "kafka_bootstrap"},
+    "participant": {"database_url", "participant_database_url", "kafka_bootstrap"},
+    "db migrate": {"owner_database_url", "database_url"},
+}
+# What an operator puts in the Secrets named by existingSecret and
+# participants.database.existingSecret: the keys values.yaml and helm/README.md document.
+OPERATOR_SECRETS = {
+    "saga-credentials": {
+        "SAGA_DATABASE_URL": APP_URL,
+        "SAGA_OWNER_DATABASE_URL": OWNER_URL,
+        "SAGA_PARTICIPANT_DATABASE_URL": SERVICES_URL,
+    },
+    "services-db": {"url": SERVICES_URL},
+}
+
+
+def _container_env(
+    container: Manifest, config_maps: dict[str, dict[str, str]], secrets: dict[str, dict[str, str]]
+) -> dict[str, str]:
+    """The environment Kubernetes would give the container: envFrom, then env entries (values
+    and secret/config-map key references; an optional reference to a missing key sets nothing)."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env |= config_maps[source["configMapRef"]["name"]]
+        else:
+            env |= secrets[source["secretRef"]["name"]]
+    for entry in container.get("env", []):
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+            continue
+        reference = entry["valueFrom"]
+        kind = "secretKeyRef" if "secretKeyRef" in reference else "configMapKeyRef"
+        ref = reference[kind]
+        data = (secrets if kind == "secretKeyRef" else config_maps).get(ref["name"], {})
+        if ref["key"] in data:
+            env[entry["name"]] = data[ref["key"]]
+        else:
+            assert ref.get("optional"), f"{entry['name']}: {ref} names nothing that exists"
+    return env
+
+
+@pytest.mark.parametrize(
+    ("values", "provided"),
+    [
+        (
+            {
+                **WHERE,
+                "database.url": APP_URL,
+                "database.ownerUrl": OWNER_URL,
+                "participants.database.url": SERVICES_URL,
+            },
+            {},
+        ),
+        ({**WHERE, "existingSecret": "saga-credentials"}, OPERATOR_SECRETS),
+        (
+            {
+                **WHERE,
+                "existingSecret": "saga-credentials",
+                "participants.database.existingSecret": "services-db",
+                "participants.database.secretKey": "url",
+            },
+            {
+                "saga-credentials": {
+                    "SAGA_DATABASE_URL": APP_URL,
+                    "SAGA_OWNER_DATABASE_URL": OWNER_URL,
+                },
+                "services-db": {"url": SERVICES_URL},
+            },
+        ),
+    ],
+    ids=["chart-secrets", "existing-secret", "participants-own-secret"],
+)
+def test_every_container_points_where_the_values_say(
+    helm: Helm, values: dict[str, str], provided: dict[str, dict[str, str]]
+) -> None:
+    manifests = _render(helm, values)
+    config_maps = {m["metadata"]["name"]: m["data"] for m in _of_kind(manifests, "ConfigMap")}
+    secrets = {
+        **provided,
+        **{m["metadata"]["name"]: m["stringData"] for m in _of_kind(manifests, "Secret")},
+    }
+    seen: list[str] = []
+    for spec in _pod_specs(manifests):
+        for container in spec["containers"]:
+            command = " ".join(container["args"][:2])
+            role = "participant" if command.startswith("participant ") else command
+            assert role in USED_BY, f"{container['name']}: what does {command!r} use?"
+            settings = Settings.from_env(_container_env(container, config_maps, secrets))
+            for name in USED_BY[role]:
+                assert getattr(settings, name) == EXPECTED[name], (container["name"], name)
+            seen.append(role)
+    assert sorted(seen) == ["db migrate", "participant", "participant", "participant", "worker"]
+
+
+def test_participants_without_a_database_are_refused(helm: Helm) -> None:
+    values = {"participants.enabled": "true", "participants.database.url": ""}
+    result = _run(
+        helm, "template", "rel", str(CHART), "--kube-version", KUBE_VERSION, *_set_args(values)
+    )
+    assert result.returncode != 0
+    assert "participants.database.url is required" in result.stderr

@@ -57,6 +57,23 @@ app.kubernetes.io/component: worker
 {{- default (include "saga.fullname" .) .Values.existingSecret }}
 {{- end }}
 
+{{/* The Secret the participants read SAGA_PARTICIPANT_DATABASE_URL from: the one named for
+them, else the release's existing Secret, else the one participants-secret.yaml creates. */}}
+{{- define "saga.participantsSecretName" -}}
+{{- if .Values.participants.database.existingSecret }}
+{{- .Values.participants.database.existingSecret }}
+{{- else if .Values.existingSecret }}
+{{- .Values.existingSecret }}
+{{- else }}
+{{- printf "%s-participants" (include "saga.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Whether this chart creates the participants' Secret (see saga.participantsSecretName). */}}
+{{- define "saga.createsParticipantsSecret" -}}
+{{- if and .Values.participants.enabled (not .Values.participants.database.existingSecret) (not .Values.existingSecret) }}true{{ end }}
+{{- end }}
+
 {{/* The Secret the migrations Job reads the owner URL from: a hook Secret of its own unless
 an existing Secret is used (which exists before any hook runs). */}}
 {{- define "saga.migrationsSecretName" -}}
