@@ -34,6 +34,7 @@ from event_store.migrations import migrate
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail
 from orchestrator.cli._reach import require_postgres
 from orchestrator.cli._waits import TRANSIENT_KAFKA_NAMES, NotReadyError, describe, wait_until
+from orchestrator.codec import RegistryUnavailableError
 from orchestrator.config import Settings
 from orchestrator.participant import SagaStarter
 from orchestrator.participant._starter import StartNotAcknowledgedError
@@ -87,6 +88,7 @@ def demo(
     """Run N orders through the order-fulfilment saga and report how they ended."""
     settings = Settings.from_env()
     require_postgres(settings.owner_database_url)
+    require_postgres(settings.database_url)
     try:
         _run(
             settings,
@@ -100,9 +102,11 @@ def demo(
             timeout_s=timeout_s,
             external_services=external_services,
         )
+    # PostgreSQL or the registry going away outside the waits (which retry them both).
     except psycopg.OperationalError as exc:
-        # PostgreSQL went away after answering the first time (the waits retry it meanwhile).
         raise fail(f"demo: PostgreSQL did not answer: {describe(exc)}", EXIT_UNREACHABLE) from None
+    except RegistryUnavailableError as exc:
+        raise fail(f"demo: {describe(exc)}", EXIT_UNREACHABLE) from None
 
 
 def _run(

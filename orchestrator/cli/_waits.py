@@ -25,6 +25,7 @@ from tenacity import (
 )
 
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail
+from orchestrator.codec import RegistryUnavailableError
 
 T = TypeVar("T")
 
@@ -61,13 +62,17 @@ def kafka_error(error: BaseException) -> KafkaError | None:
 
 
 def is_transient(error: BaseException) -> bool:
-    """Worth asking again: no answer yet (a timeout, a refused or lost connection), or a
-    Kafka error a broker returns only while it starts or moves a leader or coordinator."""
+    """Worth asking again: no answer yet (a timeout, a refused or lost connection, the schema
+    registry out of reach), or a Kafka error a broker returns only while it starts or moves a
+    leader or coordinator."""
     kafka = kafka_error(error)
     if kafka is not None:
         return kafka.code() in TRANSIENT_KAFKA_CODES or bool(kafka.retriable())
     # concurrent.futures.TimeoutError is TimeoutError since Python 3.11.
-    return isinstance(error, TimeoutError | ConnectionError | psycopg.OperationalError)
+    return isinstance(
+        error,
+        TimeoutError | ConnectionError | psycopg.OperationalError | RegistryUnavailableError,
+    )
 
 
 def describe(error: BaseException) -> str:

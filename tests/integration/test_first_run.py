@@ -117,8 +117,9 @@ def test_demo_succeeds_right_after_a_broker_starts_for_the_first_time(
     [
         ("SAGA_KAFKA_BOOTSTRAP", "sagactl: demo: Kafka at 127.0.0.1:{port}: not within 30s ("),
         ("SAGA_OWNER_DATABASE_URL", "sagactl: PostgreSQL unreachable: "),
+        ("SAGA_DATABASE_URL", "sagactl: PostgreSQL unreachable: "),
     ],
-    ids=["kafka", "postgres"],
+    ids=["kafka", "postgres-owner", "postgres-app"],
 )
 def test_demo_ends_in_one_line_and_exit_3_when_a_dependency_does_not_answer(
     variable: str, complaint: str
@@ -127,6 +128,7 @@ def test_demo_ends_in_one_line_and_exit_3_when_a_dependency_does_not_answer(
     unreachable = {
         "SAGA_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
         "SAGA_OWNER_DATABASE_URL": f"postgresql://saga_owner:saga_owner@127.0.0.1:{port}/saga",
+        "SAGA_DATABASE_URL": f"postgresql://saga:saga@127.0.0.1:{port}/saga",
     }
     result = subprocess.run(
         [sys.executable, "-m", "orchestrator.cli", "demo", "--orders", "1"],
