@@ -185,8 +185,8 @@ class Codec:
         name = record_full_name(schema.schema_str, schema.schema_type)
         if name is None or schema.schema_str is None:
             raise UnexpectedMessageTypeError(
-                f"schema id {schema_id} is a {schema.schema_type or 'AVRO'} schema, "
-                "not an Avro record: no topic here carries it",
+                f"schema id {schema_id} is not an Avro record schema (schema type "
+                f"{schema.schema_type or 'AVRO'}): no topic here carries it",
                 topic=topic,
                 schema_id=schema_id,
             )

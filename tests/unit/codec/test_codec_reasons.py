@@ -8,6 +8,7 @@ import json
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient
@@ -262,3 +263,60 @@ def test_a_reference_the_registry_lacks_is_unreadable(env: Env) -> None:
         f"schema id {schema_id} references saga.test.codec.Gone (subject no-such-subject "
         "version 1), which the registry does not have"
     )
+
+
+@pytest.mark.parametrize(
+    ("schema_str", "schema_type"),
+    [('"string"', "AVRO"), ('syntax = "proto3"; message M {}', "PROTOBUF")],
+)
+def test_a_schema_id_that_is_no_avro_record_is_an_unexpected_type(
+    env: Env, schema_str: str, schema_type: str
+) -> None:
+    schema_id = env.registry.register_schema("other-value", Schema(schema_str, schema_type))
+    with pytest.raises(UnexpectedMessageTypeError) as caught:
+        env.codec.decode(TOPIC, env.frame(schema_id, b"\x02a"), accepted=(ReserveStock,))
+    assert str(caught.value) == (
+        f"schema id {schema_id} is not an Avro record schema (schema type {schema_type}): "
+        "no topic here carries it"
+    )
+
+
+class _RegistryWithIncompleteReference(SchemaRegistryClient):
+    """A registry answering with a reference that names no subject (a broken registry)."""
+
+    def __init__(self) -> None:
+        super().__init__({"url": "mock://incomplete-reference"})
+
+    def get_schema(self, *args: Any, **kwargs: Any) -> Schema:
+        return Schema(
+            ReserveStock.avro_schema.schema_str,
+            "AVRO",
+            [SchemaReference("saga.test.codec.Line", None, None)],  # type: ignore[arg-type]
+        )
+
+
+def test_an_incomplete_reference_is_unreadable_not_retried(env: Env) -> None:
+    codec = Codec(_RegistryWithIncompleteReference())
+    with pytest.raises(UnreadableWriterSchemaError, match="has an incomplete reference"):
+        codec.decode(TOPIC, env.valid, accepted=(ReserveStock,))
+
+
+def test_a_writer_schema_that_does_not_parse_is_unreadable(env: Env) -> None:
+    schema = json.loads(ReserveStock.avro_schema.schema_str)
+    schema["fields"][0]["type"] = "no.such.Type"
+    schema_id = env.register("broken-" + STOCK, schema)
+    with pytest.raises(UnreadableWriterSchemaError) as caught:
+        env.codec.decode(TOPIC, env.frame(schema_id, env.valid[5:]), accepted=(ReserveStock,))
+    assert str(caught.value).startswith(
+        f"schema id {schema_id} ({STOCK}) does not parse as Avro: "
+    ), caught.value
+
+
+def test_a_reference_whose_schema_is_not_json_is_unreadable(env: Env) -> None:
+    env.registry.register_schema("not-json", Schema("{not json", "AVRO"))
+    reference = SchemaReference("saga.test.codec.Line", "not-json", 1)
+    schema_id = env.registry.register_schema(
+        "refs-" + STOCK, Schema(ReserveStock.avro_schema.schema_str, "AVRO", [reference])
+    )
+    with pytest.raises(UnreadableWriterSchemaError, match="whose schema is not JSON"):
+        env.codec.decode(TOPIC, env.frame(schema_id, env.valid[5:]), accepted=(ReserveStock,))
