@@ -390,3 +390,14 @@ def test_the_chart_sets_every_setting_the_worker_reads(everything: list[Manifest
     settings = Settings.from_env(env)
     assert settings.worker_projector is True
     assert settings.schema_auto_register is True
+
+
+def test_start_versions_reach_the_worker_and_are_checked_by_the_schema(helm: Helm) -> None:
+    config = _one(_render(helm, {"config.startVersions": "order_fulfilment=1"}), "ConfigMap")
+    settings = Settings.from_env({k: v for k, v in config["data"].items() if v})
+    assert settings.start_versions == {"order_fulfilment": 1}
+    result = _run(
+        helm, "lint", "--strict", str(CHART), "--set", "config.startVersions=order_fulfilment"
+    )
+    assert result.returncode != 0
+    assert "/config/startVersions" in result.stdout + result.stderr
