@@ -27,6 +27,8 @@ from confluent_kafka import ConsumerGroupState, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from event_store.migrations import migrate
+from orchestrator.cli._reach import Needs, requires
+from orchestrator.cli._types import FiniteFloatRange
 from orchestrator.config import Settings
 from orchestrator.participant import SagaStarter
 from orchestrator.runtime import App
@@ -39,20 +41,28 @@ TERMINAL = ("completed", "compensated", "failed", "compensation_failed", "cancel
 
 @click.command()
 @click.option("--orders", default=200, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--credit-failure-rate", default=0.10, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--credit-failure-rate", default=0.10, show_default=True, type=FiniteFloatRange(0, 1))
 @click.option(
-    "--inventory-failure-rate", default=0.05, show_default=True, type=click.FloatRange(0, 1)
+    "--inventory-failure-rate", default=0.05, show_default=True, type=FiniteFloatRange(0, 1)
 )
 @click.option(
-    "--shipping-failure-rate", default=0.05, show_default=True, type=click.FloatRange(0, 1)
+    "--shipping-failure-rate", default=0.05, show_default=True, type=FiniteFloatRange(0, 1)
 )
 @click.option("--seed", default=7, show_default=True, help="Repeatable simulated outcomes.")
-@click.option("--timeout", "timeout_s", default=180.0, show_default=True, help="Seconds to wait.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    default=180.0,
+    show_default=True,
+    type=FiniteFloatRange(0, min_open=True),
+    help="Seconds to wait.",
+)
 @click.option(
     "--external-services",
     is_flag=True,
     help="Do not start the worker and participants (they already run, e.g. under compose).",
 )
+@requires(Needs.OWNER_DATABASE, Needs.DATABASE, Needs.KAFKA)
 def demo(
     orders: int,
     credit_failure_rate: float,
