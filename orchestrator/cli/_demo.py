@@ -54,15 +54,17 @@ TERMINAL = ("completed", "compensated", "failed", "compensation_failed", "cancel
     "timeout_s",
     default=180.0,
     show_default=True,
-    type=FiniteFloatRange(0, min_open=True),
-    help="Seconds to wait.",
+    type=FiniteFloatRange(min=0, min_open=True),
+    help="Seconds to wait for the sagas to end.",
 )
 @click.option(
     "--external-services",
     is_flag=True,
     help="Do not start the worker and participants (they already run, e.g. under compose).",
 )
-@requires(Needs.OWNER_DATABASE, Needs.DATABASE, Needs.KAFKA)
+# Settings and databases: waiting for a broker that may be starting for the first time is
+# the demo's own bounded wait.
+@requires(Needs.OWNER_DATABASE, Needs.DATABASE)
 def demo(
     orders: int,
     credit_failure_rate: float,
