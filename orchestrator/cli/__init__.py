@@ -13,6 +13,7 @@ import click
 from orchestrator.cli._db import db
 from orchestrator.cli._demo import demo
 from orchestrator.cli._dlq import dlq
+from orchestrator.cli._forensics import COMMANDS as FORENSICS_COMMANDS
 from orchestrator.cli._saga import saga
 from orchestrator.cli._schemas import schemas
 from orchestrator.cli._worker import participant, projector, worker
@@ -28,6 +29,8 @@ def sagactl() -> None:
 
 for command in (db, demo, dlq, saga, participant, projector, schemas, worker):
     sagactl.add_command(command)
+for command in FORENSICS_COMMANDS:
+    saga.add_command(command)
 
 
 def main() -> None:
