@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -141,24 +142,9 @@ def show(saga_id: str, fmt: str, output: str, out: Path | None) -> None:
     """The saga's timeline: every event, the step, attempt, message and trace it concerns."""
     if output == "json" and fmt != "table":
         raise fail(f"--output json applies to --format table, not --format {fmt}", EXIT_USAGE)
-    registry, recorded = _history(saga_id)
+    _, recorded = _history(saga_id)
     with _replaying(saga_id):
-        history = History.of(recorded)
-        timeline = build_timeline(history)
-        # Only the page shows the state it ends in (the table's last row says as much).
-        instance = state_at(registry, history) if fmt == "html" else None
-    if fmt == "mermaid":
-        text = render_mermaid(timeline)
-    elif instance is not None:
-        steps = ", ".join(f"{name}={s.status.value}" for name, s in instance.steps.items())
-        summary = f"{instance.lifecycle} after {len(recorded)} events; {steps}"
-        text = render_html(timeline, summary)
-    else:
-        rows = [entry.as_row() for entry in timeline.entries]
-        if output == "table":
-            for row, entry in zip(rows, timeline.entries, strict=True):
-                row["message_type"] = entry.short_type
-        text = _captured(lambda: emit(rows, output, SHOW_COLUMNS))
+        text = show_text(recorded, fmt, output)
     _write(text, out, f"the timeline of {len(recorded)} events")
 
 
@@ -177,27 +163,10 @@ def state(saga_id: str, at_version: int | None, at_time: datetime | None, output
         raise fail("give --at-version or --at-time, not both", EXIT_USAGE)
     registry, recorded = _history(saga_id)
     with _replaying(saga_id):
-        history = History.of(recorded)
-        if at_version is not None:
-            history = history.until_version(at_version)
-        elif at_time is not None:
-            history = history.until_time(at_time)
-        described = describe(state_at(registry, history))
-    last = history.recorded[-1]
-    if output == "json":
-        at = {"version": last.version, "recorded_at": last.recorded_at.isoformat()}
-        click.echo(json.dumps({"at": at, **described}, indent=2, default=str))
-        return
-    click.echo(
-        f"saga {saga_id} at version {last.version} ({last.event_type}, "
-        f"{last.recorded_at.isoformat()})",
-        err=True,
-    )
-    emit(
-        [{"field": path, "value": _cell(value)} for path, value in flatten(described).items()],
-        output,
-        ("field", "value"),
-    )
+        text, note = state_text(registry, recorded, at_version, at_time, output)
+    if note:
+        click.echo(note, err=True)
+    click.echo(text, nl=False)
 
 
 @click.command("diff")
@@ -225,14 +194,80 @@ def diff_(
         raise fail("give --to or --to-time, not both", EXIT_USAGE)
     registry, recorded = _history(saga_id)
     with _replaying(saga_id):
-        history = History.of(recorded)
-        start = _version(history, from_version, from_time)
-        end = (
-            history.last_version
-            if to_version is None and to_time is None
-            else _version(history, to_version, to_time)
-        )
-        result = diff(registry, history, start, end)
+        start = Point(from_version, from_time)
+        end = None if to_version is None and to_time is None else Point(to_version, to_time)
+        text, note = diff_text(registry, recorded, start, end, output)
+    if note:
+        click.echo(note, err=True)
+    click.echo(text, nl=False)
+
+
+# --- each command's work, from the events read to the text written (load_tests times these) ---
+
+
+def show_text(recorded: Sequence[RecordedEvent], fmt: str, output: str) -> str:
+    history = History.of(recorded)
+    timeline = build_timeline(history)
+    if fmt == "mermaid":
+        return render_mermaid(timeline)
+    if fmt == "html":
+        return render_html(timeline)
+    rows = [entry.as_row() for entry in timeline.entries]
+    if output == "table":
+        for row, entry in zip(rows, timeline.entries, strict=True):
+            row["message_type"] = entry.short_type
+    return _captured(lambda: emit(rows, output, SHOW_COLUMNS))
+
+
+def state_text(
+    registry: SagaRegistry,
+    recorded: Sequence[RecordedEvent],
+    at_version: int | None,
+    at_time: datetime | None,
+    output: str,
+) -> tuple[str, str | None]:
+    """(stdout, the stderr line saying which point it is)."""
+    history = History.of(recorded)
+    if at_version is not None:
+        history = history.until_version(at_version)
+    elif at_time is not None:
+        history = history.until_time(at_time)
+    described = describe(state_at(registry, history))
+    last = history.recorded[-1]
+    if output == "json":
+        at = {"version": last.version, "recorded_at": last.recorded_at.isoformat()}
+        return json.dumps({"at": at, **described}, indent=2, default=str) + "\n", None
+    rows = [{"field": path, "value": _cell(value)} for path, value in flatten(described).items()]
+    note = f"saga {last.stream_id} at version {last.version} ({last.event_type}, "
+    note += f"{last.recorded_at.isoformat()})"
+    return _captured(lambda: emit(rows, output, ("field", "value"))), note
+
+
+@dataclass(frozen=True)
+class Point:
+    """A point in a stream: a version, or an instant (the events recorded by then)."""
+
+    version: int | None
+    at: datetime | None
+
+    def in_(self, history: History) -> int:
+        if self.version is not None:
+            return history.until_version(self.version).last_version
+        assert self.at is not None
+        return history.until_time(self.at).last_version
+
+
+def diff_text(
+    registry: SagaRegistry,
+    recorded: Sequence[RecordedEvent],
+    start: Point,
+    end: Point | None,
+    output: str,
+) -> tuple[str, str | None]:
+    """(stdout, the stderr line summing it up). ``end`` None: the stream's end."""
+    history = History.of(recorded)
+    last = history.last_version if end is None else end.in_(history)
+    result = diff(registry, history, start.in_(history), last)
     if output == "json":
         document = {
             "saga_id": result.saga_id,
@@ -240,34 +275,20 @@ def diff_(
             "to_version": result.to_version,
             "changes": [change.as_row() for change in result.changes],
         }
-        click.echo(json.dumps(document, indent=2, default=str))
-        return
-    click.echo(
-        f"saga {saga_id}: version {result.from_version} -> {result.to_version}, "
-        f"{len(result.changes)} field{'s' if len(result.changes) != 1 else ''} changed",
-        err=True,
-    )
-    emit(
-        [
-            {
-                "field": c.field,
-                "from": _short(_cell(c.before)),
-                "to": _short(_cell(c.after)),
-                "events": ", ".join(f"v{cause.version} {cause.event}" for cause in c.caused_by),
-            }
-            for c in result.changes
-        ],
-        output,
-        ("field", "from", "to", "events"),
-    )
-
-
-def _version(history: History, version: int | None, at: datetime | None) -> int:
-    point = history.until_version(version) if version is not None else None
-    if point is None:
-        assert at is not None
-        point = history.until_time(at)
-    return point.last_version
+        return json.dumps(document, indent=2, default=str) + "\n", None
+    count = len(result.changes)
+    note = f"saga {result.saga_id}: version {result.from_version} -> {result.to_version}, "
+    note += f"{count} field{'s' if count != 1 else ''} changed"
+    rows = [
+        {
+            "field": c.field,
+            "from": _short(_cell(c.before)),
+            "to": _short(_cell(c.after)),
+            "events": ", ".join(f"v{cause.version} {cause.event}" for cause in c.caused_by),
+        }
+        for c in result.changes
+    ]
+    return _captured(lambda: emit(rows, output, ("field", "from", "to", "events"))), note
 
 
 def _cell(value: Any) -> Any:

@@ -66,8 +66,9 @@ TABLE_COLUMNS: Final = (
 )
 
 
-def render_html(timeline: Timeline, summary: str = "") -> str:
+def render_html(timeline: Timeline) -> str:
     title = f"saga {timeline.saga_id} ({timeline.saga_type})"
+    summary = _summary(timeline)
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -76,12 +77,25 @@ def render_html(timeline: Timeline, summary: str = "") -> str:
             f"<style>{_CSS}</style>",
             "</head><body>",
             f"<h1>{escape(title)}</h1>",
-            f'<p class="summary">{escape(summary)}</p>' if summary else "",
+            f'<p class="summary">{escape(summary)}</p>',
             render_svg(timeline),
             _table(timeline),
             "</body></html>",
             "",
         ]
+    )
+
+
+def _summary(timeline: Timeline) -> str:
+    """What the timeline itself says: how many events, over how long, and the last one (the
+    state they fold to is `sagactl saga state`: folding here would double the page's cost)."""
+    if not timeline.entries:
+        return "no events"
+    first, last = timeline.entries[0], timeline.entries[-1]
+    seconds = (last.recorded_at - first.recorded_at).total_seconds()
+    return (
+        f"{len(timeline.entries)} events over {seconds:.3f} s, from "
+        f"{first.recorded_at.isoformat()}; last: v{last.version} {last.event}"
     )
 
 
@@ -230,14 +244,32 @@ def _table(timeline: Timeline) -> str:
     head = "".join(f"<th>{c}</th>" for c in TABLE_COLUMNS)
     rows = []
     for entry in timeline.entries:
-        row = entry.as_row()
         tint = _TINTS.get(entry.kind)
         style = f' style="background:{tint}"' if tint else ""
         cells = "".join(
-            f"<td>{'-' if row[c] is None else escape(str(row[c]))}</td>" for c in TABLE_COLUMNS
+            "<td>-</td>" if v is None else f"<td>{escape(v) if isinstance(v, str) else v}</td>"
+            for v in _cells(entry)
         )
         rows.append(f'<tr class="{entry.kind.value}"{style}>{cells}</tr>')
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _cells(entry: TimelineEntry) -> tuple[object, ...]:
+    """The row of TABLE_COLUMNS (read directly: a dict per row costs a tenth of the page)."""
+    return (
+        entry.version,
+        entry.position,
+        entry.recorded_at.isoformat(),
+        entry.event,
+        entry.step,
+        entry.attempt,
+        entry.message_type,
+        entry.message_id,
+        entry.trace_id,
+        entry.actor,
+        entry.lane,
+        entry.detail,
+    )
 
 
 _CSS: Final = (

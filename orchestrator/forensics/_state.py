@@ -184,15 +184,16 @@ def _causes(
     for path in changed:
         by_field.setdefault(_ATTRIBUTE.get(path[0], path[0]), []).append(path)
     causes: dict[Path, list[Cause]] = {path: [] for path in changed}
-    for raw, old, new in zip(recorded, instances[:-1], instances[1:], strict=True):
-        cause: Cause | None = None
-        for name, paths in by_field.items():
-            if _attribute(old, name) is _attribute(new, name):
+    for name, paths in by_field.items():
+        held = instances[0]
+        values = [_at(held, path) for path in paths]
+        for raw, instance in zip(recorded, instances[1:], strict=True):
+            if _unchanged(name, held, instance):
                 continue
-            for path in paths:
-                if _at(old, path) != _at(new, path):
-                    cause = cause or Cause(raw.position, raw.version, raw.event_type)
-                    causes[path].append(cause)
+            held, before, values = instance, values, [_at(instance, path) for path in paths]
+            for path, old, new in zip(paths, before, values, strict=True):
+                if old != new:
+                    causes[path].append(Cause(raw.position, raw.version, raw.event_type))
     return causes
 
 
@@ -200,10 +201,11 @@ def _causes(
 _ATTRIBUTE = {"lifecycle": "lifecycle", **{shown: name for name, shown in _SUMMARISED.items()}}
 
 
-def _attribute(instance: SagaInstance, name: str) -> Any:
+def _unchanged(name: str, old: SagaInstance, new: SagaInstance) -> bool:
+    """Whether evolve left the attribute ``name`` as the very same object."""
     if name == "lifecycle":
-        return (instance.status, instance.parked)
-    return getattr(instance, name)
+        return old.status is new.status and old.parked is new.parked
+    return getattr(old, name) is getattr(new, name)
 
 
 def _at(instance: SagaInstance, path: Path) -> Any:

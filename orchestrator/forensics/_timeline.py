@@ -7,7 +7,6 @@ position, recording time, the trace context in the metadata).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -129,9 +128,14 @@ _PHASE_ENDS = (
 def _entry(
     raw: RecordedEvent, event: ev.SagaEvent, lane_of: dict[tuple[str, bool], str]
 ) -> TimelineEntry:
-    inbound = _received(event)
-    step: str | None = _field(event, "step")
-    attempt: int | None = _field(event, "attempt")
+    # A pydantic model keeps its fields in its __dict__: reading them there, absent ones as
+    # None, avoids getattr's default going through pydantic's __getattr__ and an exception
+    # for every absent field (most of the cost of a thousand-event timeline).
+    fields: dict[str, Any] = vars(event)
+    received = fields.get("received")
+    inbound = received if isinstance(received, ev.Received) else None
+    step: str | None = fields.get("step")
+    attempt: int | None = fields.get("attempt")
     if inbound is not None:
         step = step or inbound.step
         attempt = attempt if attempt is not None else inbound.attempt
@@ -139,7 +143,7 @@ def _entry(
     message_id = inbound.message_id if inbound is not None else _causation(raw)
     # Saga-level facts (SagaFailed, an operator's action) stay on the orchestrator's lane
     # even when they name a step.
-    about_step = step is not None and not isinstance(event, ev.SagaFailed | ev.OperatorAction)
+    about_step = step is not None and not isinstance(event, (ev.SagaFailed, ev.OperatorAction))
     lane = lane_of.get((step, _about_compensation(event))) if about_step and step else None
     arrow: str | None = None
     if isinstance(event, ev.CommandIssued):
@@ -156,16 +160,16 @@ def _entry(
         version=raw.version,
         recorded_at=raw.recorded_at,
         event=event.event_type,
-        kind=_kind(event),
+        kind=_kind_of(event),
         step=step,
         attempt=attempt,
         message_type=message_type,
         message_id=message_id,
         trace_id=_trace_id(raw),
-        actor=_actor(event),
+        actor=_actor(event, fields.get("actor"), inbound),
         lane=lane,
         arrow=arrow,
-        detail=_detail(event),
+        detail=_detail(event, fields.get("reason")),
     )
 
 
@@ -180,6 +184,19 @@ def _about_compensation(event: ev.SagaEvent) -> bool:
     if isinstance(event, ev.StepTimedOut):
         return event.compensation
     return isinstance(event, ev.StepCompensated | ev.CompensationRejected | ev.CompensationFailed)
+
+
+def _kind_of(event: ev.SagaEvent) -> Kind:
+    """``_kind``, cached per event class where the class alone decides it."""
+    kind = _KIND_BY_TYPE.get(type(event))
+    if kind is None:
+        kind = _kind(event)
+        if not isinstance(event, ev.CommandIssued):  # forward or compensation: per event
+            _KIND_BY_TYPE[type(event)] = kind
+    return kind
+
+
+_KIND_BY_TYPE: dict[type[ev.SagaEvent], Kind] = {}
 
 
 def _kind(event: ev.SagaEvent) -> Kind:
@@ -213,37 +230,17 @@ def _kind(event: ev.SagaEvent) -> Kind:
             return Kind.IGNORED
 
 
-def _field(event: ev.SagaEvent, name: str) -> Any:
-    """A field the event's class declares, or None. (getattr with a default would go through
-    pydantic's __getattr__ and an exception for every absent field: most of the cost of a
-    thousand-event timeline.)"""
-    return getattr(event, name) if name in _declared(type(event)) else None
-
-
-@functools.cache
-def _declared(event_type: type[ev.SagaEvent]) -> frozenset[str]:
-    return frozenset(event_type.model_fields)
-
-
-def _received(event: ev.SagaEvent) -> ev.Received | None:
-    """``event.inbound``, by the fast path of ``_field``."""
-    value = _field(event, "received")
-    return value if isinstance(value, ev.Received) else None
-
-
-def _actor(event: ev.SagaEvent) -> str | None:
-    actor = _field(event, "actor")
+def _actor(event: ev.SagaEvent, actor: Any, inbound: ev.Received | None) -> str | None:
     if isinstance(actor, str):
         return actor
     # A redrive is recorded as SagaUnparked; who redrove it is in the control message.
-    inbound = _received(event)
     if isinstance(event, ev.SagaUnparked) and inbound is not None:
         value = inbound.payload.get("actor")
         return value if isinstance(value, str) else None
     return None
 
 
-def _detail(event: ev.SagaEvent) -> str:
+def _detail(event: ev.SagaEvent, reason: Any) -> str:
     match event:
         case ev.OperatorAction():
             verdict = "accepted" if event.accepted else f"refused ({event.detail})"
@@ -264,7 +261,6 @@ def _detail(event: ev.SagaEvent) -> str:
         case ev.TimerScheduled():
             return f"{event.purpose} at {event.fire_at}"
         case _:
-            reason = _field(event, "reason")
             return reason if isinstance(reason, str) else ""
 
 

@@ -50,14 +50,14 @@ def compensated_order() -> list[SagaEvent]:
     return run.history
 
 
-def parked_then_retried() -> list[SagaEvent]:
+def parked_then_retried(reason: str = "limit raised") -> list[SagaEvent]:
     """A reply lands in a dead-letter topic (the saga is parked) and is redriven; credit is
     then rejected (the saga fails) and an operator, alice, retries the step, which succeeds."""
     run = SagaTestKit(OrderFulfilment).start(place_order())
     run.dead_letter("order.replies.dlt", partition=2, offset=41, reason="undecodable reply")
     run.redrive("order.replies.dlt", partition=2, offset=41)
     run.when(CreditRejected(order_id=ORDER, reason="over limit"))
-    run.retry("reserve_credit", actor="alice", reason="limit raised")
+    run.retry("reserve_credit", actor="alice", reason=reason)
     run.when(CreditReserved(order_id=ORDER, reservation_id="credit-r2"))
     return run.history
 

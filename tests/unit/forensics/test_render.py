@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from orchestrator.forensics import History, build_timeline, render_html, render_mermaid
+from orchestrator.forensics._html import TABLE_COLUMNS
 from tests.unit.forensics.histories import STEPS, compensated_order, parked_then_retried, recorded
 
 
@@ -54,7 +55,7 @@ def test_mermaid_text_never_carries_statement_breaks_from_the_data() -> None:
 
 
 def test_html_is_self_contained() -> None:
-    page = render_html(build_timeline(History.of(recorded(compensated_order()))), "compensated")
+    page = render_html(build_timeline(History.of(recorded(compensated_order()))))
     lowered = page.lower()
     for reference in ("<script", "<link", "src=", "href=", "url(", "@import", "http:", "https:"):
         assert reference not in lowered, reference
@@ -63,7 +64,7 @@ def test_html_is_self_contained() -> None:
 
 
 def test_html_names_every_step_in_the_picture_and_the_table() -> None:
-    page = render_html(build_timeline(History.of(recorded(compensated_order()))), "compensated")
+    page = render_html(build_timeline(History.of(recorded(compensated_order()))))
     svg = page[page.index("<svg") : page.index("</svg>")]
     table = page[page.index("<table>") :]
     for step in STEPS:
@@ -82,8 +83,37 @@ def test_html_colours_compensation_failure_and_dead_letters_apart() -> None:
 
 
 def test_html_escapes_what_it_shows() -> None:
-    history = recorded(compensated_order())
-    timeline = build_timeline(History.of(history))
-    page = render_html(timeline, "<b>not markup</b>")
+    history = recorded(parked_then_retried(reason="<b>not markup</b>"))
+    page = render_html(build_timeline(History.of(history)))
     assert "<b>not markup</b>" not in page
     assert "&lt;b&gt;not markup&lt;/b&gt;" in page
+
+
+def test_html_summary_says_how_many_events_over_how_long_and_the_last() -> None:
+    page = render_html(build_timeline(History.of(recorded(compensated_order()))))
+    assert (
+        "13 events over 0.480 s, from 2026-12-01T09:00:00+00:00; last: v13 SagaCompensated" in page
+    )
+
+
+def test_html_table_has_the_timeline_columns_in_order() -> None:
+    timeline = build_timeline(History.of(recorded(compensated_order())))
+    page = render_html(timeline)
+    header = page[page.index("<thead>") : page.index("</thead>")]
+    assert re.findall(r"<th>([a-z_]+)</th>", header) == list(TABLE_COLUMNS)
+    first_row = page[page.index("<tbody>") : page.index("</tr>", page.index("<tbody>"))]
+    entry = timeline.entries[0]
+    assert re.findall(r"<td>(.*?)</td>", first_row) == [
+        str(entry.version),
+        str(entry.position),
+        entry.recorded_at.isoformat(),
+        "SagaStarted",
+        "-",
+        "-",
+        "saga.examples.order.PlaceOrder",
+        str(entry.message_id),
+        entry.trace_id,
+        "-",
+        "-",
+        "",  # no detail
+    ]
