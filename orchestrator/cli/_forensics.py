@@ -65,7 +65,8 @@ SHOW_COLUMNS = (
 def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
     """An ISO-8601 instant with its UTC offset (``2026-12-01T20:51:03.123456+00:00`` or
     ``...Z``), as `show` prints them; without an offset it would mean a different instant on
-    every host. (A callback, not a ParamType: ParamType is generic only in newer clicks.)"""
+    every host. (A callback, not a ParamType subclass: ParamType is generic in newer clicks
+    and not in older ones, so no one spelling type-checks and runs on both.)"""
     if value is None:
         return None
     try:

@@ -54,8 +54,8 @@ def _value(name: str, value: Any) -> Any:
 
 def flatten(described: Mapping[str, Any], *, keep_empty: bool = True) -> dict[str, Any]:
     """Nested dicts as dotted paths (``steps.reserve_credit.status``); lists stay values.
-    ``keep_empty=False`` drops empty dicts, so that a diff reports a new timer as
-    ``timers.<id>.fire_at: - -> ...`` rather than as ``timers`` itself changing."""
+    ``keep_empty=False`` drops empty dicts, so that a diff reports a new timer under its own
+    path (``timers.<id>``) rather than ``timers`` itself changing from ``{}``."""
     return {".".join(keys): v for keys, v in _leaves(described, (), keep_empty).items()}
 
 
@@ -107,9 +107,9 @@ class StateDiff:
 def diff(registry: SagaRegistry, history: History, from_version: int, to_version: int) -> StateDiff:
     """What changed from the state at ``from_version`` to the state at ``to_version``."""
     if from_version > to_version:
-        raise PointError(f"--from version {from_version} is after --to version {to_version}")
+        raise PointError(f"from version {from_version} is after to version {to_version}")
     upto = history.until_version(to_version)
-    history.until_version(from_version)
+    history.until_version(from_version)  # only to refuse a version outside the stream
     definition = registry.for_history(upto.events)
     instance = replay(definition, upto.events[:from_version])
     assert instance is not None  # from_version >= 1

@@ -89,7 +89,7 @@ def test_an_unknown_saga_is_a_problem_found_exit_1(cli: Sagactl, args: tuple[str
         ),
         (("state", "{id}", "--at-version", "2", "--at-time", "2030-01-01T00:00:00Z"), "not both"),
         (("diff", "{id}"), "give one of --from or --from-time"),
-        (("diff", "{id}", "--from", "5", "--to", "3"), "--from version 5 is after --to version 3"),
+        (("diff", "{id}", "--from", "5", "--to", "3"), "from version 5 is after to version 3"),
         (("diff", "{id}", "--from", "1", "--to", "99"), "version 99 is not in the stream"),
         (("diff", "{id}", "--from-time", "noon"), "'noon' is not an ISO-8601 instant"),
         (("show", "{id}", "--format", "mermaid", "--output", "json"), "--output json applies to"),
