@@ -266,7 +266,16 @@ class PostgresInbox:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_DDL_LOCK])
                 conn.execute(sql.SQL(_DDL).format(table=self._table))
-                conn.execute(sql.SQL(_DDL_STEP_KEYS).format(table=self._table))
+                # ALTER TABLE takes an ACCESS EXCLUSIVE lock even when every column exists:
+                # queued behind another instance's open transaction, it would stall every
+                # inbox transaction behind it. Only a table of the first release needs it.
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_attribute WHERE attrelid = %s::regclass "
+                    "AND attname IN ('tombstone', 'command_message_id') AND NOT attisdropped",
+                    [self._table.as_string(conn)],
+                ).fetchone()
+                if row is None or row[0] < 2:
+                    conn.execute(sql.SQL(_DDL_STEP_KEYS).format(table=self._table))
             self._conn = conn
         return self._conn
 

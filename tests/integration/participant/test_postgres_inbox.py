@@ -59,8 +59,8 @@ class TestPostgresInbox(InboxContract):
             while True:
                 row = conn.execute(
                     "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = %s AND wait_event_type = 'Lock'",
-                    [self.db.name],
+                    "WHERE datname = %s AND wait_event_type = 'Lock' AND query LIKE %s",
+                    [self.db.name, 'INSERT INTO "participant_inbox"%'],
                 ).fetchone()
                 if row is not None and row[0] > 0:
                     return
