@@ -15,10 +15,13 @@ Given / when / then::
     kit.settle()                              # no more replies: fire timers until none is left
     assert run.status is SagaStatus.COMPENSATED
 
-``kit.given(*events)`` starts from a recorded history instead of a start command. Replies are
-correlated to the outstanding command they answer (``step=``/``attempt=`` override that, to
-send late or stray replies). After every delivery the kit checks that the events survive a JSON
-round trip and that replaying the history reproduces the live instance.
+``run.outstanding`` and ``run.commands`` hand out each command with its ``step_key`` and
+``kind`` (what the relay sends as headers), so real participant handlers can be driven from the
+kit; ``run.when(reply, step=, attempt=, message_id=)`` delivers a participant's reply with the
+headers it set. ``kit.given(*events)`` starts from a recorded history instead of a start
+command. Replies are correlated to the outstanding command they answer (``step=``/``attempt=``
+override that, to send late or stray replies). After every delivery the kit checks that the
+events survive a JSON round trip and that replaying the history reproduces the live instance.
 """
 
 from orchestrator.testing._clock import VirtualClock
