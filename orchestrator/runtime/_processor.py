@@ -15,8 +15,10 @@ Per batch:
 
 A saga whose stream started on a definition version this worker does not register (a rolling
 deploy is under way) is not decided at all: it is reported as `held` at its first message on
-each partition, and nothing after that message on those partitions is decided either, so the
-worker can put the partitions back and leave them to a worker that has the version.
+each partition, and the worker puts those partitions back at that message and leaves them to a
+worker that has the version. Offsets are never stored past it. (When the missing version shows
+only in a conflict round, sagas behind it on the same partition may already have been appended
+in the first round: their messages come back and are recognised as duplicates.)
 """
 
 from __future__ import annotations
