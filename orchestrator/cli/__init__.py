@@ -13,6 +13,7 @@ import click
 from orchestrator.cli._db import db
 from orchestrator.cli._demo import demo
 from orchestrator.cli._dlq import dlq
+from orchestrator.cli._registry import registry
 from orchestrator.cli._saga import saga
 from orchestrator.cli._schemas import schemas
 from orchestrator.cli._worker import participant, projector, worker
@@ -26,7 +27,7 @@ def sagactl() -> None:
     """Operate saga-orchestrator: event store, schemas, workers, dead letters, the demo."""
 
 
-for command in (db, demo, dlq, saga, participant, projector, schemas, worker):
+for command in (db, demo, dlq, saga, participant, projector, registry, schemas, worker):
     sagactl.add_command(command)
 
 
