@@ -1,9 +1,10 @@
 """Codec throughput: encode and decode records/s for typical commands, on one core.
 
-Runs the real path a worker runs: confluent_kafka's AvroSerializer/AvroDeserializer with the
-built-in registry in PostgreSQL (or SAGA_SCHEMA_REGISTRY_URL). The first message of each type
-registers and fetches its schema; the timed loops then hit only the in-process caches, which is
-the steady state of a worker.
+Runs the real path a worker runs: confluent_kafka's AvroSerializer to encode, the codec's strict
+body reader (fastavro, one body and nothing after it) to decode, with the built-in registry in
+PostgreSQL (or SAGA_SCHEMA_REGISTRY_URL). The first message of each type registers and fetches
+its schema; the timed loops then hit only the in-process caches, which is the steady state of a
+worker.
 
     .venv/bin/python load_tests/bench_codec.py [--seconds 3]
 """

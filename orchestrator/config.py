@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_DATABASE_URL = "postgresql://saga:saga@127.0.0.1:5433/saga"
 DEFAULT_OWNER_DATABASE_URL = "postgresql://saga_owner:saga_owner@127.0.0.1:5433/saga"
@@ -52,9 +52,21 @@ class Settings(BaseModel):
     worker_projector: bool = True
     # The saga classes a worker runs, as module:Class, comma-separated.
     sagas: str = "sagas.order_fulfilment:OrderFulfilment,sagas.trip_booking:TripBooking"
+    # The definition version new instances of a saga type start on, as `saga_type=version,...`
+    # (unnamed types: their newest registered version). A rolling deploy of v2 pins the type at
+    # 1 until no worker that knows only v1 is left, then at 2. The worker checks each entry
+    # against the sagas it registers.
+    start_versions: dict[str, int] = Field(default_factory=dict)
     # The demo participants' own database (their inbox and effects). Unset: the owner URL, as
     # configured (a participant creates its own tables), so compose and helm need not repeat it.
     participant_database_url: str = ""
+
+    @field_validator("start_versions", mode="before")
+    @classmethod
+    def _parse_start_versions(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        return parse_start_versions(value)
 
     @model_validator(mode="after")
     def _participant_database_defaults_to_owner(self) -> Settings:
@@ -77,3 +89,16 @@ class Settings(BaseModel):
                 f"SAGA_{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()
             )
             raise ConfigError(problems) from None
+
+
+def parse_start_versions(text: str) -> dict[str, int]:
+    """`order_fulfilment=1,trip_booking=2` -> {"order_fulfilment": 1, "trip_booking": 2}."""
+    versions: dict[str, int] = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        saga_type, equals, version = (piece.strip() for piece in entry.partition("="))
+        if not equals or not saga_type or not version.isdigit() or int(version) < 1:
+            raise ValueError(f"{entry!r} is not saga_type=version (a version is 1 or more)")
+        if saga_type in versions:
+            raise ValueError(f"{saga_type} is pinned twice")
+        versions[saga_type] = int(version)
+    return versions

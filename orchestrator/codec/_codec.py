@@ -1,42 +1,42 @@
-"""Messages to Confluent-framed Avro bytes and back, through confluent_kafka's own serializers.
+"""Messages to Confluent-framed Avro bytes and back.
 
 Wire format (what Java, Go or .NET services read and write with their Confluent serializers):
 byte 0 = 0 (magic), bytes 1-4 = schema id (big-endian), then the Avro binary body written with
-that schema. Framing, registration and Avro (fastavro) are the library's; this module picks the
-reader class for each message, bounds the input, and turns every failure into either a typed
-`DecodeError` (poison: dead-letter it) or `RegistryUnavailableError` (transient: retry).
+that schema. Encoding is confluent_kafka's `AvroSerializer` (registration, framing, fastavro).
+Decoding checks the frame here, resolves the schema id through the registry client, and reads
+the body with `BodyReader`, which insists on exactly one body: the library's deserializer reads
+one record and ignores whatever follows it. Every failure is either a typed `DecodeError`
+(poison: dead-letter it) or `RegistryUnavailableError` (transient: retry).
 
-Hot path: one serializer per message class and one deserializer per reader class, built once;
-schema ids resolve through the registry clients' caches and this module's id -> record-name
-cache, so a steady stream of known types costs no registry round trip.
+Hot path: one serializer per message class, one body reader per (schema id, reader class),
+built once; schema ids resolve through this module's cache of writer schemas, so a steady
+stream of known types costs no registry round trip.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-import pydantic
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
-from confluent_kafka.schema_registry.common.serde import SchemaId
+from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
-from fastavro.read import SchemaResolutionError
 
+from orchestrator.codec._body import HEADER_BYTES, BodyReader, referenced_schemas
 from orchestrator.codec._errors import (
     DecodeError,
+    EmptyValueError,
     EncodeError,
     IncompatibleSchemaError,
-    MalformedPayloadError,
     MessageTooLargeError,
     RegistryUnavailableError,
-    TruncatedPayloadError,
+    TruncatedHeaderError,
     UnexpectedMessageTypeError,
     UnknownSchemaIdError,
-    ValidationFailedError,
     WrongMagicByteError,
 )
 from orchestrator.codec._names import record_full_name
@@ -46,7 +46,6 @@ from orchestrator.messages import Message
 __all__ = ["Codec"]
 
 _MAGIC_BYTE = 0
-_HEADER_BYTES = 5  # magic byte + 4-byte schema id
 
 
 class Codec:
@@ -58,8 +57,8 @@ class Codec:
         self.registry = registry
         self.settings = settings or CodecSettings()
         self._serializers: dict[type[Message], AvroSerializer] = {}
-        self._deserializers: dict[type[Message], AvroDeserializer] = {}
-        self._writer_names: dict[int, str] = {}  # schema id -> writer record full name
+        self._writer_schemas: dict[int, _WriterSchema] = {}
+        self._body_readers: dict[tuple[int, type[Message]], BodyReader] = {}
         self._build_lock = threading.Lock()
 
     # --- encode -----------------------------------------------------------------------------
@@ -120,160 +119,116 @@ class Codec:
     ) -> Message:
         """The message in `value`, read as the class in `accepted` its writer schema names.
 
-        Raises a DecodeError subclass for poison (dead-letter it), RegistryUnavailableError when
+        `value` must be exactly one Confluent-framed Avro body of an accepted type: anything
+        else (no bytes, a short or foreign header, an unknown schema id, a body that ends early,
+        does not parse or is followed by more bytes, content the class rejects) raises the
+        DecodeError subclass naming it (poison: dead-letter it). RegistryUnavailableError when
         the registry cannot be reached (retry later). Never anything else for any input bytes.
         """
         if value is None:
-            raise UnexpectedMessageTypeError(f"{topic}: null value (tombstone)", topic=topic)
+            raise EmptyValueError("value is null (a tombstone): there is no message", topic=topic)
         size = len(value)
         if size > self.settings.max_message_bytes:
             raise MessageTooLargeError(
-                f"{topic}: {size} bytes exceeds the {self.settings.max_message_bytes}-byte limit",
+                f"value has {size} bytes, over the {self.settings.max_message_bytes}-byte limit",
                 topic=topic,
             )
-        if size and value[0] != _MAGIC_BYTE:
+        if not size:
+            raise EmptyValueError("value is empty (0 bytes): there is no message", topic=topic)
+        if value[0] != _MAGIC_BYTE:
             raise WrongMagicByteError(
-                f"{topic}: first byte is {value[0]:#04x}, not the Confluent wire format's 0x00",
+                f"value starts with byte {value[0]:#04x}, not the Confluent wire format's magic "
+                "byte 0x00: it was not written by a Confluent Avro serializer",
                 topic=topic,
             )
-        if size <= _HEADER_BYTES:
-            raise TruncatedPayloadError(
-                f"{topic}: {size} bytes is shorter than the wire format's header and body",
+        if size < HEADER_BYTES:
+            raise TruncatedHeaderError(
+                f"value has {size} bytes, fewer than the Confluent wire format's "
+                f"{HEADER_BYTES}-byte header (magic byte and 4-byte schema id)",
                 topic=topic,
             )
-        schema_id = _schema_id(value)
-        cls = self._reader_class(topic, schema_id, accepted)
-        try:
-            decoded = self._deserializer(cls)(
-                value, SerializationContext(topic, MessageField.VALUE)
-            )
-        except (DecodeError, RegistryUnavailableError):
-            raise
-        except pydantic.ValidationError as exc:  # before ValueError: it is one
-            raise ValidationFailedError(
-                f"{topic}: {cls.avro_name} failed validation: {_summary(exc)}",
-                topic=topic,
-                schema_id=schema_id,
-            ) from exc
-        except EOFError as exc:  # the body ends early, or a length prefix was forged
-            raise TruncatedPayloadError(
-                f"{topic}: Avro body ends early for {cls.avro_name}: {exc}",
-                topic=topic,
-                schema_id=schema_id,
-            ) from exc
-        except SchemaRegistryError as exc:
-            raise self._registry_failure(topic, schema_id, exc) from exc
-        except (
-            SchemaResolutionError,
-            SerializationError,
-            ValueError,  # includes UnicodeDecodeError
-            IndexError,  # union branch or enum symbol out of range, over-long varints
-            KeyError,
-            TypeError,
-            OverflowError,
-            RecursionError,  # forged nesting of a recursive schema
-        ) as exc:
-            raise MalformedPayloadError(
-                f"{topic}: not a valid {cls.avro_name} body: {type(exc).__name__}: {exc}",
-                topic=topic,
-                schema_id=schema_id,
-            ) from exc
-        if not isinstance(decoded, cls):  # from_dict always returns cls; guards a library change
-            raise MalformedPayloadError(f"{topic}: decoded {type(decoded)!r}", topic=topic)
-        return decoded
+        schema_id = int.from_bytes(value[1:HEADER_BYTES], "big")
+        return self._body_reader(topic, schema_id, accepted).read(topic, value)
 
-    def _reader_class(
+    def _body_reader(
         self, topic: str, schema_id: int, accepted: Collection[type[Message]]
-    ) -> type[Message]:
-        writer_name = self._writer_name(topic, schema_id)
+    ) -> BodyReader:
+        writer = self._writer_schema(topic, schema_id)
         for cls in accepted:
-            if cls.avro_name == writer_name:
-                return cls
-        names = ", ".join(sorted(cls.avro_name for cls in accepted)) or "nothing"
-        raise UnexpectedMessageTypeError(
-            f"{topic}: carries {names}, not {writer_name} (schema id {schema_id})",
-            topic=topic,
-            schema_id=schema_id,
-        )
+            if cls.avro_name == writer.name:
+                break
+        else:
+            names = ", ".join(sorted(cls.avro_name for cls in accepted)) or "nothing"
+            raise UnexpectedMessageTypeError(
+                f"schema id {schema_id} is {writer.name}, which {topic} does not accept "
+                f"(it carries {names})",
+                topic=topic,
+                schema_id=schema_id,
+            )
+        key = (schema_id, cls)
+        reader = self._body_readers.get(key)
+        if reader is None:
+            # Built twice at worst when two threads race: both results are equal.
+            reader = BodyReader(cls, schema_id, writer.schema_str, writer.named, topic=topic)
+            self._body_readers[key] = reader
+        return reader
 
-    def _writer_name(self, topic: str, schema_id: int) -> str:
-        name = self._writer_names.get(schema_id)
-        if name is not None:
-            return name
+    def _writer_schema(self, topic: str, schema_id: int) -> _WriterSchema:
+        cached = self._writer_schemas.get(schema_id)
+        if cached is not None:
+            return cached
         # No negative cache: an id unknown a moment ago may be the next schema someone registers
         # (ids are sequential), and remembering it as unknown dead-lettered healthy messages.
         # A flood of forged ids costs one registry lookup per message, bounded by consumption.
-        try:
+        with self._asking_registry(topic, schema_id):
             schema = self.registry.get_schema(schema_id)
-        except RegistryUnavailableError:
+        name = record_full_name(schema.schema_str, schema.schema_type)
+        if name is None or schema.schema_str is None:
+            raise UnexpectedMessageTypeError(
+                f"schema id {schema_id} is not an Avro record schema (schema type "
+                f"{schema.schema_type or 'AVRO'}): no topic here carries it",
+                topic=topic,
+                schema_id=schema_id,
+            )
+        with self._asking_registry(topic, schema_id):
+            named = referenced_schemas(self.registry, schema, topic=topic, schema_id=schema_id)
+        writer = _WriterSchema(name, schema.schema_str, named)
+        self._writer_schemas[schema_id] = writer
+        return writer
+
+    @contextlib.contextmanager
+    def _asking_registry(self, topic: str, schema_id: int) -> Iterator[None]:
+        """Registry answers about `schema_id` as poison (404) or as transient (the rest)."""
+        try:
+            yield
+        except (DecodeError, RegistryUnavailableError):
             raise
         except SchemaRegistryError as exc:
             raise self._registry_failure(topic, schema_id, exc) from exc
         except Exception as exc:  # the HTTP client's transport errors, whatever their class
             raise RegistryUnavailableError(f"schema registry: {exc!r}") from exc
-        name = record_full_name(schema.schema_str, schema.schema_type)
-        if name is None:
-            raise UnexpectedMessageTypeError(
-                f"{topic}: schema id {schema_id} is not an Avro record schema",
-                topic=topic,
-                schema_id=schema_id,
-            )
-        self._writer_names[schema_id] = name
-        return name
 
     def _registry_failure(
         self, topic: str, schema_id: int, exc: SchemaRegistryError
     ) -> DecodeError | RegistryUnavailableError:
         if exc.http_status_code == 404:
             return UnknownSchemaIdError(
-                f"{topic}: schema id {schema_id} is unknown to the registry",
+                f"schema id {schema_id} in the value's header is unknown to the registry",
                 topic=topic,
                 schema_id=schema_id,
             )
         # Anything else (5xx, auth, throttling) says nothing about the message: retry.
         return RegistryUnavailableError(f"schema registry: {exc}")
 
-    def _deserializer(self, cls: type[Message]) -> AvroDeserializer:
-        deserializer = self._deserializers.get(cls)
-        if deserializer is None:
-            with self._build_lock:
-                deserializer = self._deserializers.get(cls)
-                if deserializer is None:
-                    # The class's own schema is the reader schema: fastavro resolves whatever
-                    # version the writer used (defaults for added fields, and so on) into it.
-                    deserializer = AvroDeserializer(
-                        self.registry,
-                        cls.avro_schema.schema_str,
-                        from_dict=_from_avro_dict(cls),
-                        conf={"subject.name.strategy.type": self.settings.subject_name_strategy},
-                    )
-                    self._deserializers[cls] = deserializer
-        return deserializer
+
+@dataclass(frozen=True, slots=True)
+class _WriterSchema:
+    """A registered schema as the decoder needs it: immutable once issued, so cached by id."""
+
+    name: str  # the record's full name: which message class reads it
+    schema_str: str
+    named: dict[str, Any]  # the types it references, by name
 
 
 def _to_avro_dict(message: Message, ctx: SerializationContext) -> dict[str, Any]:
     return message.to_avro_dict()
-
-
-class _from_avro_dict:  # noqa: N801  # used like a function: from_dict=_from_avro_dict(cls)
-    __slots__ = ("cls",)
-
-    def __init__(self, cls: type[Message]) -> None:
-        self.cls = cls
-
-    def __call__(self, data: dict[str, Any], ctx: SerializationContext) -> Message:
-        return self.cls.from_avro_dict(data)
-
-
-def _schema_id(value: bytes) -> int:
-    # The library's own parser of the 5-byte header; the magic byte is already checked.
-    schema_id = SchemaId("AVRO")
-    schema_id.from_bytes(io.BytesIO(value[:_HEADER_BYTES]))
-    assert schema_id.id is not None
-    return int(schema_id.id)
-
-
-def _summary(exc: pydantic.ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
-    )

@@ -13,14 +13,18 @@ from typing import ClassVar
 
 __all__ = [
     "DecodeError",
+    "EmptyValueError",
     "EncodeError",
     "IncompatibleSchemaError",
     "MalformedPayloadError",
     "MessageTooLargeError",
     "RegistryUnavailableError",
+    "TrailingBytesError",
+    "TruncatedHeaderError",
     "TruncatedPayloadError",
     "UnexpectedMessageTypeError",
     "UnknownSchemaIdError",
+    "UnreadableWriterSchemaError",
     "ValidationFailedError",
     "WrongMagicByteError",
 ]
@@ -41,14 +45,26 @@ class DecodeError(Exception):
         self.schema_id = schema_id
 
 
+class EmptyValueError(DecodeError):
+    """No bytes at all: a null value (tombstone) or a zero-length one."""
+
+    reason = "empty_value"
+
+
 class MessageTooLargeError(DecodeError):
     reason = "too_large"
 
 
 class TruncatedPayloadError(DecodeError):
-    """Shorter than the wire format's header, or the Avro body ends early."""
+    """The Avro body ends before the record does (or a length prefix claims more than is left)."""
 
     reason = "truncated"
+
+
+class TruncatedHeaderError(TruncatedPayloadError):
+    """Fewer bytes than the 5-byte wire-format header (magic byte and schema id)."""
+
+    reason = "truncated_header"
 
 
 class WrongMagicByteError(DecodeError):
@@ -69,10 +85,33 @@ class MalformedPayloadError(DecodeError):
     reason = "malformed"
 
 
+class TrailingBytesError(MalformedPayloadError):
+    """One complete Avro body followed by bytes that belong to no record.
+
+    A value is exactly one body: extra bytes mean a framing bug in the sender (two records
+    concatenated, a wrong length, a payload appended), so what was read is not trusted either.
+    """
+
+    reason = "trailing_bytes"
+
+    def __init__(
+        self, message: str, *, topic: str, schema_id: int | None = None, trailing: int
+    ) -> None:
+        super().__init__(message, topic=topic, schema_id=schema_id)
+        self.trailing = trailing
+
+
 class UnexpectedMessageTypeError(DecodeError):
-    """A well-formed message whose type this topic does not carry (or a null value)."""
+    """A well-formed message whose type this topic does not carry."""
 
     reason = "unexpected_type"
+
+
+class UnreadableWriterSchemaError(DecodeError):
+    """The writer schema of an accepted type cannot be read as this service's class: it does
+    not parse, names a reference the registry lacks, or does not resolve to the reader schema."""
+
+    reason = "unreadable_schema"
 
 
 class ValidationFailedError(DecodeError):

@@ -125,6 +125,16 @@ class Metrics:
             "Messages sent to a dead-letter topic, by original topic and reason.",
             ("topic", "reason"),
         )
+        self.missing_version: Final = counter(
+            "saga_worker_missing_version_total",
+            "Times a partition was held at a message of a saga whose definition version this "
+            "worker does not register (left for a worker that has it), by saga type and version.",
+            ("saga_type", "version"),
+        )
+        self.held_partitions: Final = gauge(
+            "saga_worker_held_partitions",
+            "Partitions paused at a message of a saga version this worker does not register.",
+        )
 
         # Event store
         self.store_append_duration: Final = histogram(
@@ -187,6 +197,7 @@ class Metrics:
         for dependency in DEPENDENCIES:
             self.transient_errors.labels(dependency=dependency)
         self.worker_paused.set(0)
+        self.held_partitions.set(0)
 
     def register_saga_types(self, saga_types: Iterable[str]) -> None:
         """Create the per-saga-type series at 0 (the worker knows its saga classes at start).

@@ -12,6 +12,11 @@ Per batch:
 3. fold every message through the pure decider;
 4. `append_batch` once: one transaction, optimistic concurrency per stream;
 5. conflicting sagas (another worker, a stale cache) are replayed and decided again, bounded.
+
+A saga whose stream started on a definition version this worker does not register (a rolling
+deploy is under way) is not decided at all: it is reported as `held` at its first message on
+each partition, and nothing after that message on those partitions is decided either, so the
+worker can put the partitions back and leave them to a worker that has the version.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from datetime import datetime
 import structlog
 
 from event_store._model import EventStore, NewEvent, StreamAppend
+from orchestrator.observability import ConsumeOutcome
 from orchestrator.runtime._cache import StateCache
 from orchestrator.runtime._record import ConsumedRecord
 from orchestrator.saga import (
@@ -33,7 +39,8 @@ from orchestrator.saga import (
     SagaRegistry,
     decide,
 )
-from orchestrator.saga.events import CURRENT_EVENT_FORMAT
+from orchestrator.saga._registry import MissingVersionError
+from orchestrator.saga.events import CURRENT_EVENT_FORMAT, ReplyIgnored
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +56,9 @@ class Inbound:
     record: ConsumedRecord
     envelope: Envelope
     is_start: bool
+    # False for the message the worker makes up to park the saga of a dead-lettered record:
+    # that record is counted once, as dead-lettered.
+    counted: bool = True
 
     @property
     def partition(self) -> tuple[str, int]:
@@ -67,6 +77,16 @@ class Transition:
     started_at: str  # ISO-8601 UTC, from the saga's start decision
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """The first message of a partition that belongs to a saga on a definition version this
+    worker does not register: neither it nor anything after it on its partition was decided."""
+
+    offset: int
+    saga_type: str
+    version: int
+
+
 @dataclass(slots=True)
 class BatchOutcome:
     appended_streams: int = 0
@@ -80,6 +100,32 @@ class BatchOutcome:
     # Non-start messages for sagas that do not exist: the worker dead-letters them.
     unknown_saga: list[Inbound] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
+    # Decided messages by (topic, outcome): `processed`, `duplicate` or `ignored`.
+    consumed: dict[tuple[str, ConsumeOutcome], int] = field(default_factory=dict)
+    # Partitions held for a missing saga version, at their first undecided message.
+    held: dict[tuple[str, int], Held] = field(default_factory=dict)
+
+    def add(self, other: BatchOutcome) -> None:
+        """Fold the outcome of another part of the same batch into this one."""
+        self.appended_streams += other.appended_streams
+        self.appended_events += other.appended_events
+        self.duplicates += other.duplicates
+        self.cache_hits += other.cache_hits
+        self.cache_misses += other.cache_misses
+        self.conflict_rounds = max(self.conflict_rounds, other.conflict_rounds)
+        self.replay_seconds += other.replay_seconds
+        self.append_seconds += other.append_seconds
+        self.unknown_saga.extend(other.unknown_saga)
+        self.transitions.extend(other.transitions)
+        for key, count in other.consumed.items():
+            self.consumed[key] = self.consumed.get(key, 0) + count
+        for partition, held in other.held.items():
+            if partition not in self.held or held.offset < self.held[partition].offset:
+                self.held[partition] = held
+
+    def is_held(self, item: Inbound) -> bool:
+        held = self.held.get(item.partition)
+        return held is not None and item.record.offset >= held.offset
 
 
 class ConflictStormError(Exception):
@@ -96,6 +142,9 @@ class _Plan:
     last_message_id: str
     partition: tuple[str, int]
     unknown: list[Inbound]
+    duplicates: int
+    consumed: dict[tuple[str, ConsumeOutcome], int]
+    missing: MissingVersionError | None = None
 
 
 class SagaProcessor:
@@ -128,6 +177,10 @@ class SagaProcessor:
                 saga_id: self._plan(saga_id, group, now, outcome, use_cache=round_number == 0)
                 for saga_id, group in pending.items()
             }
+            if any(plan.missing is not None for plan in plans.values()):
+                plans = self._hold_missing(
+                    plans, by_saga, now, outcome, use_cache=round_number == 0
+                )
             appends = [
                 StreamAppend(
                     stream_id=saga_id,
@@ -161,8 +214,50 @@ class SagaProcessor:
             f"{len(pending)} sagas still conflicted after {MAX_CONFLICT_ROUNDS} rounds"
         )
 
+    def _hold_missing(
+        self,
+        plans: dict[str, _Plan],
+        by_saga: dict[str, list[Inbound]],
+        now: datetime,
+        outcome: BatchOutcome,
+        *,
+        use_cache: bool,
+    ) -> dict[str, _Plan]:
+        """Set aside the sagas of a missing version and everything behind their messages on
+        the same partitions (re-planned without it): their partitions are left as they are for
+        a worker that has the version. Rare (a rolling deploy), so the re-plan costs nothing
+        on the hot path. `by_saga` is trimmed alike, for later conflict rounds."""
+        for saga_id, plan in plans.items():
+            if plan.missing is None:
+                continue
+            for item in by_saga.pop(saga_id):
+                held = outcome.held.get(item.partition)
+                if held is None or item.record.offset < held.offset:
+                    outcome.held[item.partition] = Held(
+                        item.record.offset, plan.missing.saga_type, plan.missing.version
+                    )
+        kept: dict[str, _Plan] = {}
+        for saga_id, plan in plans.items():
+            if plan.missing is not None:
+                continue
+            group = by_saga[saga_id]
+            ahead = [item for item in group if not outcome.is_held(item)]
+            if len(ahead) == len(group):
+                kept[saga_id] = plan
+            elif ahead:
+                by_saga[saga_id] = ahead
+                # Same state as the first plan: nothing was appended or cached meanwhile.
+                kept[saga_id] = self._plan(saga_id, ahead, now, outcome, use_cache=use_cache)
+            else:
+                del by_saga[saga_id]
+        return kept
+
     def _settle(self, saga_id: str, plan: _Plan, outcome: BatchOutcome) -> None:
         outcome.unknown_saga.extend(plan.unknown)
+        outcome.duplicates += plan.duplicates
+        consumed = outcome.consumed
+        for key, count in plan.consumed.items():
+            consumed[key] = consumed.get(key, 0) + count
         if plan.events:
             outcome.appended_streams += 1
             outcome.appended_events += len(plan.events)
@@ -206,10 +301,27 @@ class SagaProcessor:
         *,
         use_cache: bool,
     ) -> _Plan:
-        before = self._load(saga_id, group, outcome, use_cache=use_cache)
-        instance = before
         events: list[NewEvent] = []
         unknown: list[Inbound] = []
+        consumed: dict[tuple[str, ConsumeOutcome], int] = {}
+        try:
+            before = self._load(saga_id, group, outcome, use_cache=use_cache)
+        except MissingVersionError as missing:
+            return _Plan(
+                saga_type=missing.saga_type,
+                expected_version=0,
+                before=None,
+                after=None,
+                events=events,
+                last_message_id="",
+                partition=group[-1].partition,
+                unknown=unknown,
+                duplicates=0,
+                consumed=consumed,
+                missing=missing,
+            )
+        instance = before
+        duplicates = 0
         saga_type = before.saga_type if before is not None else ""
         # The append's idempotency key: the last message that produced events. Never a
         # redelivered one the store already holds, or the store would take the whole append
@@ -234,13 +346,23 @@ class SagaProcessor:
                     now, envelope.message_id, event_format=self._event_format
                 ),
             )
-            if not decision.events:
-                outcome.duplicates += 1
-                continue
-            instance = decision.instance
-            producing_message_id = envelope.message_id
-            metadata = _metadata(envelope)
-            events.extend(event.to_new_event(metadata) for event in decision.events)
+            decided = decision.events
+            result: ConsumeOutcome
+            if not decided:
+                duplicates += 1
+                result = "duplicate"
+            else:
+                instance = decision.instance
+                producing_message_id = envelope.message_id
+                metadata = _metadata(envelope)
+                events.extend(event.to_new_event(metadata) for event in decided)
+                # An ignored message is recorded (so a redelivery is a duplicate) and does
+                # nothing else: the decider's ignore() emits ReplyIgnored alone.
+                ignored = len(decided) == 1 and type(decided[0]) is ReplyIgnored
+                result = "ignored" if ignored else "processed"
+            if item.counted:
+                key = (item.record.topic, result)
+                consumed[key] = consumed.get(key, 0) + 1
         return _Plan(
             saga_type=saga_type,
             expected_version=before.version if before is not None else 0,
@@ -250,6 +372,8 @@ class SagaProcessor:
             last_message_id=producing_message_id,
             partition=group[-1].partition,
             unknown=unknown,
+            duplicates=duplicates,
+            consumed=consumed,
         )
 
 

@@ -10,6 +10,10 @@ Failure handling, in order of preference:
   while they last the assigned partitions are paused, so the worker stays in its group, nothing
   is consumed, and nothing healthy is dead-lettered;
 - a message that cannot be decoded or routed is dead-lettered before its offset is stored;
+- a message of a saga whose definition version this worker does not register (a rolling
+  deploy) is left for a worker that has it: its partition is put back at that message and
+  paused, by the same pause used for outages, and looked at again after a capped backoff while
+  the other partitions go on;
 - a batch that fails for any other reason is split into single messages, so only the message
   that fails is dead-lettered and the rest go on (no poison blocks a partition).
 """
@@ -34,11 +38,12 @@ from event_store.postgres import PostgresEventStore
 from event_store.subscription import CheckpointStore
 from orchestrator import headers as h
 from orchestrator.codec import Codec, DecodeError, RegistryUnavailableError
-from orchestrator.config import Settings
+from orchestrator.config import ConfigError, Settings
 from orchestrator.messages import Message
 from orchestrator.observability import HealthState, Metrics
 from orchestrator.runtime._cache import StateCache
 from orchestrator.runtime._dead_letters import DeadLetterError, DeadLetterPublisher
+from orchestrator.runtime._holds import VersionHolds
 from orchestrator.runtime._kafka_config import admin_config, consumer_config, producer_config
 from orchestrator.runtime._processor import (
     BatchOutcome,
@@ -60,6 +65,7 @@ from orchestrator.runtime._topics import TopicSpec, ensure_topics, with_dead_let
 from orchestrator.saga import (
     Envelope,
     MessageDeadLettered,
+    RegistryError,
     SagaInstance,
     SagaRegistry,
 )
@@ -161,6 +167,11 @@ class Worker:
         client_id: str = "saga-worker",
     ) -> None:
         self._settings = settings
+        try:
+            # New starts on the pinned versions (SAGA_START_VERSIONS); instances on their own.
+            registry = registry.with_start_versions(settings.start_versions)
+        except RegistryError as exc:
+            raise ConfigError(f"SAGA_START_VERSIONS: {exc}") from None
         self._registry = registry
         self._store = store
         self._checkpoints = checkpoints
@@ -176,6 +187,7 @@ class Worker:
             registry, store, self._cache, clock, event_format=settings.event_format
         )
         self._assigned: set[tuple[str, int]] = set()
+        self._holds = VersionHolds()
         self._consumer: Consumer | None = None
         self._fatal: BaseException | None = None
         self.batches = 0
@@ -235,6 +247,8 @@ class Worker:
                 if time.monotonic() >= next_lag:
                     self._report_lag(consumer)
                     next_lag = time.monotonic() + 5.0
+                if self._holds:
+                    self._retry_held(consumer)
                 messages = consume_batch(consumer, settings.batch_max_messages, wait_s)
                 records = self._records(messages)
                 if records:
@@ -277,6 +291,10 @@ class Worker:
         Each phase is retried through dependency outages with consumption paused, and each
         runs once per batch: a retry of the append never re-sends dead letters."""
         paused: list[TopicPartition] = []
+        if self._holds:
+            records = self._drop_held(consumer, records)
+            if not records:
+                return
         try:
             routed = self._until_done(lambda: self.route_all(records), consumer, stop, paused)
             parking = self._until_done(
@@ -293,16 +311,23 @@ class Worker:
                 stop,
                 paused,
             )
-            self._observe(records, inbound, outcome, time.perf_counter() - started)
+            self._observe(records, outcome, time.perf_counter() - started)
             self.batches += 1
             self._health.set_postgres(True)
             self._health.set_kafka(True)
+            if outcome.held or self._holds:
+                self._update_holds(consumer, records, outcome)
             live = [r for r in records if (r.topic, r.partition) in self._assigned]
+            if self._holds:
+                # Never past a held message: its next owner must start there. Records behind
+                # it in this batch come again (decided ones are then duplicates; a dead-letter
+                # of one of them is sent twice, with the same coordinates).
+                live = [r for r in live if not self._is_held(r)]
             if live:
                 store_offsets(consumer, live)
         finally:
             if paused:
-                consumer.resume([tp for tp in paused if (tp.topic, tp.partition) in self._assigned])
+                self._resume(consumer, paused)
                 self._metrics.worker_paused.set(0)
                 log.info("dependency back; consumption resumed")
 
@@ -349,10 +374,87 @@ class Worker:
         if message is None or message.error() is not None:
             return
         record = ConsumedRecord.from_message(message)
-        consumer.seek(TopicPartition(record.topic, record.partition, record.offset))
-        partition = TopicPartition(record.topic, record.partition)
-        consumer.pause([partition])
-        paused.append(partition)
+        paused.append(_put_back(consumer, record.topic, record.partition, record.offset))
+
+    def _resume(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Resume what an outage paused, except partitions revoked meanwhile and partitions
+        held for a missing saga version (they wait for their own retry)."""
+        consumer.resume(
+            [
+                tp
+                for tp in partitions
+                if (tp.topic, tp.partition) in self._assigned
+                and not self._holds.is_paused((tp.topic, tp.partition))
+            ]
+        )
+
+    # --- partitions held for a saga version this worker does not register --------------------
+
+    def _update_holds(
+        self,
+        consumer: Consumer,
+        records: Sequence[ConsumedRecord],
+        outcome: BatchOutcome,
+    ) -> None:
+        """Put back and pause the partitions this batch held; end the retried holds whose
+        message went through."""
+        for partition, held in outcome.held.items():
+            if partition not in self._assigned:
+                continue  # revoked meanwhile: its next owner starts from the committed offset
+            hold = self._holds.hold(partition, held)
+            _put_back(consumer, partition[0], partition[1], held.offset)
+            self._metrics.missing_version.labels(
+                saga_type=held.saga_type, version=str(held.version)
+            ).inc()
+            log.warning(
+                "saga version missing; partition held for a worker that has it",
+                saga_type=held.saga_type,
+                missing_version=held.version,
+                topic=partition[0],
+                partition=partition[1],
+                offset=held.offset,
+                retry_in_s=hold.delay_s,
+            )
+        delivered = {(r.topic, r.partition) for r in records} - outcome.held.keys()
+        for hold in self._holds.passed(delivered):
+            log.info(
+                "held partition processed again",
+                topic=hold.partition[0],
+                partition=hold.partition[1],
+                offset=hold.held.offset,
+            )
+        self._metrics.held_partitions.set(len(self._holds))
+
+    def _retry_held(self, consumer: Consumer) -> None:
+        """Resume the held partitions whose backoff is over: the next batch fetches their held
+        message again (holding it once more, with a longer wait, if the version is still
+        missing)."""
+        due = [
+            TopicPartition(*hold.partition)
+            for hold in self._holds.due()
+            if hold.partition in self._assigned
+        ]
+        if due:
+            consumer.resume(due)
+
+    def _drop_held(self, consumer: Consumer, records: list[ConsumedRecord]) -> list[ConsumedRecord]:
+        """Records of a paused held partition (fetched before the pause took effect) are not
+        this batch's: put the partition back again and leave them out."""
+        kept: list[ConsumedRecord] = []
+        for record in records:
+            partition = (record.topic, record.partition)
+            if self._holds.is_paused(partition):
+                offset = self._holds.offset(partition)
+                assert offset is not None
+                if record.offset >= offset:
+                    _put_back(consumer, record.topic, record.partition, offset)
+                    continue
+            kept.append(record)
+        return kept
+
+    def _is_held(self, record: ConsumedRecord) -> bool:
+        offset = self._holds.offset((record.topic, record.partition))
+        return offset is not None and record.offset >= offset
 
     # --- the phases of a batch (no consumer: also driven directly by tests) ---------------------
 
@@ -465,13 +567,15 @@ class Worker:
             reason=reason,
         )
         envelope = Envelope(park, dead_letter_message_id(record), saga_id)
-        return [Inbound(record, envelope, is_start=False)]
+        return [Inbound(record, envelope, is_start=False, counted=False)]
 
     def _process_one_by_one(
         self, inbound: list[Inbound], dead_letters: DeadLetterPublisher
     ) -> BatchOutcome:
         total = BatchOutcome()
         for item in inbound:
+            if total.is_held(item):
+                continue  # behind a message held for a missing saga version: not decided
             try:
                 outcome = self._processor.process([item])
             except Exception as exc:
@@ -489,11 +593,7 @@ class Worker:
                         raise
                     log.exception("could not park saga", saga_id=item.envelope.saga_id)
                     continue
-            total.appended_events += outcome.appended_events
-            total.appended_streams += outcome.appended_streams
-            total.duplicates += outcome.duplicates
-            total.unknown_saga.extend(outcome.unknown_saga)
-            total.transitions.extend(outcome.transitions)
+            total.add(outcome)
         return total
 
     def _report_lag(self, consumer: Consumer) -> None:
@@ -536,6 +636,9 @@ class Worker:
         for partition in lost:
             # Another worker may change these sagas next: a cached state would be stale.
             self._cache.drop_partition(partition)
+        if self._holds:
+            self._holds.forget(lost)
+            self._metrics.held_partitions.set(len(self._holds))
         self._metrics.forget_partitions(lost)
         self._health.set_assigned_partitions(len(self._assigned))
         log.info("partitions revoked", count=len(partitions), total=len(self._assigned))
@@ -647,11 +750,7 @@ class Worker:
         self._metrics.messages_consumed.labels(topic=topic, outcome=outcome).inc()
 
     def _observe(
-        self,
-        records: Sequence[ConsumedRecord],
-        inbound: Sequence[Inbound],
-        outcome: BatchOutcome,
-        seconds: float,
+        self, records: Sequence[ConsumedRecord], outcome: BatchOutcome, seconds: float
     ) -> None:
         metrics = self._metrics
         metrics.batch_size.observe(len(records))
@@ -663,8 +762,9 @@ class Worker:
         if outcome.cache_misses:
             metrics.state_cache.labels(result="miss").inc(outcome.cache_misses)
             metrics.replay_duration.observe(outcome.replay_seconds / outcome.cache_misses)
-        for item in inbound:
-            self._count(item.record.topic, "processed")
+        # Once per (topic, outcome), not per message; dead letters are counted where sent.
+        for (topic, result), count in outcome.consumed.items():
+            metrics.messages_consumed.labels(topic=topic, outcome=result).inc(count)
         for transition in outcome.transitions:
             if transition.before is None:
                 metrics.sagas_started.labels(saga_type=transition.saga_type).inc()
@@ -707,6 +807,15 @@ def _dependency_of(error: BaseException) -> str:
     if isinstance(error, psycopg.Error | EventStoreError | ConflictStormError):
         return "postgres"
     return "kafka"
+
+
+def _put_back(consumer: Consumer, topic: str, partition: int, offset: int) -> TopicPartition:
+    """Rewind `partition` to `offset` and pause it: nothing from there on is consumed until it
+    is resumed (or reassigned, from the committed offset)."""
+    consumer.seek(TopicPartition(topic, partition, offset))
+    paused = TopicPartition(topic, partition)
+    consumer.pause([paused])
+    return paused
 
 
 def _attempts(record: ConsumedRecord) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from event_store._model import RecordedEvent
 from orchestrator.messages import Message
@@ -17,18 +17,33 @@ class RegistryError(LookupError):
     pass
 
 
+class MissingVersionError(RegistryError):
+    """A saga type this registry knows, at a definition version it does not hold: the saga
+    belongs to a worker that runs that version (a rolling deploy is under way), not to this
+    one, and is neither broken nor poison."""
+
+    def __init__(self, saga_type: str, version: int) -> None:
+        self.saga_type = saga_type
+        self.version = version
+        super().__init__(f"no saga {saga_type} version {version} is registered")
+
+
 class SagaRegistry:
     """Saga classes by name and definition version.
 
-    New instances start on the highest registered version of their saga; an existing instance
-    keeps the version recorded in its SagaStarted, so older versions stay registered for as
-    long as instances started on them may still receive messages (or be replayed).
+    New instances start on the highest registered version of their saga, unless
+    `with_start_versions` pins the type to another one; an existing instance keeps the version
+    recorded in its SagaStarted, so older versions stay registered for as long as instances
+    started on them may still receive messages (or be replayed).
     """
 
     def __init__(self, sagas: Iterable[type[Saga]] = ()) -> None:
         self._by_version: dict[tuple[str, int], SagaDefinition] = {}
         self._latest: dict[str, SagaDefinition] = {}
         self._by_start: dict[str, str] = {}  # start message Avro name -> saga name
+        # saga name -> the definition new instances start on (the latest unless pinned)
+        self._starting: dict[str, SagaDefinition] = {}
+        self._pinned: dict[str, int] = {}
         for saga in sagas:
             self.register(saga)
 
@@ -46,7 +61,37 @@ class SagaRegistry:
         self._by_start[d.start_type.avro_name] = d.name
         if d.name not in self._latest or self._latest[d.name].version < d.version:
             self._latest[d.name] = d
+            if d.name not in self._pinned:
+                self._starting[d.name] = d
         return d
+
+    def with_start_versions(self, versions: Mapping[str, int]) -> SagaRegistry:
+        """A registry of the same definitions whose new instances of each named saga type start
+        on the named version (SAGA_START_VERSIONS): during a rolling deploy, new workers that
+        know v1 and v2 keep starting v1 until no worker that knows only v1 is left.
+
+        Raises RegistryError naming the saga type or version this registry does not hold."""
+        pinned = SagaRegistry()
+        pinned._by_version = dict(self._by_version)
+        pinned._latest = dict(self._latest)
+        pinned._by_start = dict(self._by_start)
+        pinned._starting = dict(self._starting)
+        pinned._pinned = dict(self._pinned)
+        for saga_type, version in versions.items():
+            if saga_type not in self._latest:
+                known = ", ".join(sorted(self._latest)) or "none"
+                raise RegistryError(f"no saga {saga_type!r} is registered (registered: {known})")
+            definition = self._by_version.get((saga_type, version))
+            if definition is None:
+                known = ", ".join(
+                    str(v) for name, v in sorted(self._by_version) if name == saga_type
+                )
+                raise RegistryError(
+                    f"saga {saga_type} has no version {version} registered (registered: {known})"
+                )
+            pinned._starting[saga_type] = definition
+            pinned._pinned[saga_type] = version
+        return pinned
 
     @property
     def definitions(self) -> Sequence[SagaDefinition]:
@@ -59,16 +104,19 @@ class SagaRegistry:
             if version is None
             else self._by_version.get((saga_type, version))
         )
+        if found is None and version is not None and saga_type in self._latest:
+            raise MissingVersionError(saga_type, version)
         if found is None:
             wanted = saga_type if version is None else f"{saga_type} version {version}"
             raise RegistryError(f"no saga {wanted} is registered")
         return found
 
     def for_start(self, message: Message | type[Message] | str) -> SagaDefinition | None:
-        """The latest definition started by this message type, or None if it starts nothing."""
+        """The definition new instances started by this message type start on (the latest, or
+        the pinned version), or None if it starts nothing."""
         name = message if isinstance(message, str) else message.avro_name
         saga = self._by_start.get(name)
-        return self._latest[saga] if saga else None
+        return self._starting[saga] if saga else None
 
     def saga_id_for_start(self, message: Message) -> str | None:
         """Deterministic saga id for a start command (uuid5 of saga type and business key)."""

@@ -53,3 +53,19 @@ def test_the_event_format_is_read_from_the_environment() -> None:
     assert Settings.from_env({"SAGA_EVENT_FORMAT": "1"}).event_format == 1
     with pytest.raises(ConfigError, match="SAGA_EVENT_FORMAT"):
         Settings.from_env({"SAGA_EVENT_FORMAT": "3"})
+
+
+def test_start_versions_are_parsed_per_saga_type() -> None:
+    assert Settings.from_env({}).start_versions == {}
+    pinned = Settings.from_env({"SAGA_START_VERSIONS": "order_fulfilment=1, trip_booking=2"})
+    assert pinned.start_versions == {"order_fulfilment": 1, "trip_booking": 2}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["order_fulfilment", "order_fulfilment=", "=2", "order_fulfilment=v2", "a=0", "a=1,a=2"],
+)
+def test_a_malformed_start_version_is_one_line_naming_the_variable(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"^SAGA_START_VERSIONS: ") as raised:
+        Settings.from_env({"SAGA_START_VERSIONS": value})
+    assert "\n" not in str(raised.value)

@@ -511,3 +511,14 @@ def test_participants_without_a_database_are_refused(helm: Helm) -> None:
     )
     assert result.returncode != 0
     assert "participants.database.url is required" in result.stderr
+
+
+def test_start_versions_reach_the_worker_and_are_checked_by_the_schema(helm: Helm) -> None:
+    config = _one(_render(helm, {"config.startVersions": "order_fulfilment=1"}), "ConfigMap")
+    settings = Settings.from_env({k: v for k, v in config["data"].items() if v})
+    assert settings.start_versions == {"order_fulfilment": 1}
+    result = _run(
+        helm, "lint", "--strict", str(CHART), "--set", "config.startVersions=order_fulfilment"
+    )
+    assert result.returncode != 0
+    assert "/config/startVersions" in result.stdout + result.stderr

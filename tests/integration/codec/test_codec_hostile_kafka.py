@@ -20,9 +20,12 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from orchestrator.codec import (
     Codec,
     DecodeError,
+    EmptyValueError,
     MalformedPayloadError,
     MessageTooLargeError,
     PostgresSchemaRegistryClient,
+    TrailingBytesError,
+    TruncatedHeaderError,
     TruncatedPayloadError,
     UnexpectedMessageTypeError,
     UnknownSchemaIdError,
@@ -120,7 +123,18 @@ CASES: dict[str, tuple[Payload, type[DecodeError]]] = {
         lambda codec, topic: codec.encode(topic, typical_command())[:-20],
         TruncatedPayloadError,
     ),
-    "truncated header": (lambda codec, topic: b"\x00\x00\x00", TruncatedPayloadError),
+    "truncated header": (lambda codec, topic: b"\x00\x00\x00", TruncatedHeaderError),
+    "empty value": (lambda codec, topic: b"", EmptyValueError),
+    "trailing bytes": (
+        lambda codec, topic: codec.encode(topic, typical_command()) + b"\x00" * 7,
+        TrailingBytesError,
+    ),
+    "two bodies back to back": (
+        lambda codec, topic: (
+            codec.encode(topic, typical_command(1)) + codec.encode(topic, typical_command(2))[5:]
+        ),
+        TrailingBytesError,
+    ),
     "random garbage": (
         lambda codec, topic: os.urandom(512).replace(b"\x00", b"\x01"),
         WrongMagicByteError,
@@ -166,6 +180,7 @@ def test_hostile_payload_from_the_broker_is_a_typed_decode_error(
     assert received == sent
     with pytest.raises(expected) as caught:
         codec.decode(topic, received, accepted=ACCEPTED)
+    assert type(caught.value) is expected
     assert caught.value.reason == expected.reason
     assert caught.value.topic == topic
 

@@ -19,10 +19,13 @@ from orchestrator.codec import (
     Codec,
     CodecSettings,
     DecodeError,
+    EmptyValueError,
     EncodeError,
     MalformedPayloadError,
     MessageTooLargeError,
     RegistryUnavailableError,
+    TrailingBytesError,
+    TruncatedHeaderError,
     TruncatedPayloadError,
     UnexpectedMessageTypeError,
     UnknownSchemaIdError,
@@ -129,16 +132,16 @@ def test_valid_avro_failing_validation(codec: Codec, registry: SchemaRegistryCli
 def test_a_known_type_this_topic_does_not_carry(codec: Codec) -> None:
     data = codec.encode("stock.replies", StockReserved(order_id="o", reservation_id="r"))
     with pytest.raises(
-        UnexpectedMessageTypeError, match=r"carries saga\.test\.codec\.ReserveStock"
+        UnexpectedMessageTypeError, match=r"carries saga\.test\.codec\.ReserveStock\)"
     ):
         codec.decode(TOPIC, data, accepted=[ReserveStock])
 
 
 def hostile_cases(valid: bytes) -> list[tuple[bytes | None, type[DecodeError], str]]:
     return [
-        (None, UnexpectedMessageTypeError, "unexpected_type"),
-        (b"", TruncatedPayloadError, "truncated"),
-        (b"\x00\x00\x00", TruncatedPayloadError, "truncated"),
+        (None, EmptyValueError, "empty_value"),
+        (b"", EmptyValueError, "empty_value"),
+        (b"\x00\x00\x00", TruncatedHeaderError, "truncated_header"),
         (b"\x01" + valid[1:], WrongMagicByteError, "wrong_magic_byte"),
         (b'{"order_id": "json, not avro"}', WrongMagicByteError, "wrong_magic_byte"),
         (b"\x00\x7f\xff\xff\xf0" + valid[5:], UnknownSchemaIdError, "unknown_schema_id"),
@@ -147,6 +150,8 @@ def hostile_cases(valid: bytes) -> list[tuple[bytes | None, type[DecodeError], s
         (valid[:5] + zigzag(2**40) + b"abc", TruncatedPayloadError, "truncated"),
         (valid[:5] + b"\xff" * 12, MalformedPayloadError, "malformed"),
         (valid[:5] + b"\x02\xff", MalformedPayloadError, "malformed"),  # invalid UTF-8
+        (valid + b"\x00", TrailingBytesError, "trailing_bytes"),
+        (valid + valid, TrailingBytesError, "trailing_bytes"),
     ]
 
 
@@ -161,7 +166,7 @@ def test_hostile_inputs_raise_typed_errors(codec: Codec) -> None:
 
 def test_size_limit_is_checked_before_anything_else(registry: SchemaRegistryClient) -> None:
     codec = Codec(registry, CodecSettings(max_message_bytes=64))
-    with pytest.raises(MessageTooLargeError, match="65 bytes exceeds the 64-byte limit"):
+    with pytest.raises(MessageTooLargeError, match="value has 65 bytes, over the 64-byte limit"):
         codec.decode(TOPIC, b"\x01" * 65, accepted=ACCEPTED)
     with pytest.raises(EncodeError, match="exceeds the 64-byte limit"):
         codec.encode(TOPIC, typical_command())

@@ -23,6 +23,8 @@ EXPECTED = {
     "saga_timers_fired": "counter",
     "saga_transient_errors": "counter",
     "saga_worker_paused": "gauge",
+    "saga_worker_missing_version": "counter",
+    "saga_worker_held_partitions": "gauge",
     "saga_consumer_lag": "gauge",
     "saga_outbox_backlog_events": "gauge",
     "saga_compensation_failed": "counter",

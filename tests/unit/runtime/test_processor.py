@@ -11,9 +11,16 @@ import pytest
 from event_store.memory import InMemoryEventStore
 from orchestrator.messages import Message
 from orchestrator.runtime._cache import StateCache
-from orchestrator.runtime._processor import Inbound, SagaProcessor
+from orchestrator.runtime._processor import Held, Inbound, SagaProcessor
 from orchestrator.runtime._record import ConsumedRecord
-from orchestrator.saga import Envelope, SagaInstance, SagaRegistry, events, saga_id_for
+from orchestrator.saga import (
+    Envelope,
+    MessageDeadLettered,
+    SagaInstance,
+    SagaRegistry,
+    events,
+    saga_id_for,
+)
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_messages import CreditReserved, InventoryReserved, PlaceOrder
 
@@ -207,3 +214,76 @@ def test_sagas_start_in_the_configured_event_format_and_keep_it(
         "SagaStarted",
         "CommandIssued",
     ]
+
+
+class OrderFulfilmentV2(OrderFulfilment):
+    version = 2
+
+
+def test_outcomes_are_tallied_once_per_message_by_topic(store: InMemoryEventStore) -> None:
+    first = start("o1")
+    saga_id = first.envelope.saga_id
+    credit = reply(
+        saga_id, CreditReserved(order_id="o1", reservation_id="r1"), "reserve_credit", 1, "m1"
+    )
+    late = reply(
+        saga_id, CreditReserved(order_id="o1", reservation_id="r2"), "reserve_credit", 1, "m2"
+    )
+    parking = Inbound(
+        record(OrderFulfilment.reply_topic, saga_id),
+        Envelope(
+            MessageDeadLettered(saga_id=saga_id, topic="t", partition=0, offset=1, reason="x"),
+            "park-1",
+            saga_id,
+        ),
+        is_start=False,
+        counted=False,
+    )
+    outcome = processor(store).process([first, credit, late, credit, parking])
+    assert outcome.consumed == {
+        (OrderFulfilment.start_topic, "processed"): 1,
+        (OrderFulfilment.reply_topic, "processed"): 1,
+        (OrderFulfilment.reply_topic, "ignored"): 1,  # m2: the step is no longer running
+        (OrderFulfilment.reply_topic, "duplicate"): 1,  # m1 again
+    }
+    assert outcome.duplicates == 1
+    assert "SagaParked" in event_types(store, saga_id)  # decided, but not counted
+
+
+def test_a_saga_of_a_missing_version_is_held_with_what_follows_on_its_partition(
+    store: InMemoryEventStore,
+) -> None:
+    both = SagaRegistry([OrderFulfilment, OrderFulfilmentV2])
+    SagaProcessor(both, store, StateCache(1000), Clock()).process([start("v2")])
+    v2_saga = saga_id_for("order_fulfilment", "v2")
+    processor(store).process([start("v1")])  # a v1 saga, started by a v1 worker
+    v1_saga = saga_id_for("order_fulfilment", "v1")
+    v1_before = event_types(store, v1_saga)
+
+    credit = CreditReserved(order_id="x", reservation_id="r")
+    for_v2 = reply(v2_saga, credit, "reserve_credit", 1, "m-v2")
+    behind = reply(v1_saga, credit, "reserve_credit", 1, "m-v1")  # same partition, later
+    other_partition = start("v1-new")
+    outcome = processor(store).process([for_v2, behind, other_partition])
+
+    assert outcome.held == {
+        for_v2.partition: Held(for_v2.record.offset, "order_fulfilment", 2),
+    }
+    assert outcome.is_held(behind)
+    assert event_types(store, v1_saga) == v1_before  # not decided: it comes again
+    assert event_types(store, saga_id_for("order_fulfilment", "v1-new"))[0] == "SagaStarted"
+    assert outcome.consumed == {(OrderFulfilment.start_topic, "processed"): 1}
+
+
+def test_a_start_of_a_saga_that_exists_on_a_missing_version_is_held(
+    store: InMemoryEventStore,
+) -> None:
+    both = SagaRegistry([OrderFulfilment, OrderFulfilmentV2])
+    SagaProcessor(both, store, StateCache(1000), Clock()).process([start("v2")])
+    saga_id = saga_id_for("order_fulfilment", "v2")
+    before = event_types(store, saga_id)
+    again = start("v2")  # assumed new, conflicts, and the replay meets version 2
+    outcome = processor(store).process([again])
+    assert outcome.held == {again.partition: Held(again.record.offset, "order_fulfilment", 2)}
+    assert event_types(store, saga_id) == before
+    assert outcome.consumed == {}

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from orchestrator.saga import SagaRegistry, SagaStatus, check_history, load_history
+import pytest
+
+from orchestrator.saga import RegistryError, SagaRegistry, SagaStatus, check_history, load_history
+from orchestrator.saga._registry import MissingVersionError
 from orchestrator.testing import SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_messages import (
@@ -88,3 +91,30 @@ def test_replacing_v1_with_v2_under_the_same_version_number_is_caught() -> None:
     assert not report.ok
     assert report.divergence is not None
     assert report.divergence.decision == 0
+
+
+def test_new_instances_start_on_the_pinned_version() -> None:
+    registry = SagaRegistry([OrderFulfilment, OrderFulfilmentV2])
+    pinned = registry.with_start_versions({"order_fulfilment": 1})
+    assert pinned.for_start(PlaceOrder) is OrderFulfilment.definition
+    assert registry.for_start(PlaceOrder) is OrderFulfilmentV2.definition  # unchanged
+    # Instances are still decided by the version they started on.
+    assert pinned.get("order_fulfilment", 2) is OrderFulfilmentV2.definition
+
+
+def test_a_pin_must_name_a_registered_saga_type_and_version() -> None:
+    registry = SagaRegistry([OrderFulfilment])
+    with pytest.raises(RegistryError, match="no saga 'trip' is registered"):
+        registry.with_start_versions({"trip": 1})
+    with pytest.raises(RegistryError, match=r"order_fulfilment has no version 2 .*registered: 1"):
+        registry.with_start_versions({"order_fulfilment": 2})
+
+
+def test_a_known_saga_at_an_unknown_version_is_a_missing_version() -> None:
+    registry = SagaRegistry([OrderFulfilment])
+    with pytest.raises(MissingVersionError) as raised:
+        registry.get("order_fulfilment", 2)
+    assert (raised.value.saga_type, raised.value.version) == ("order_fulfilment", 2)
+    with pytest.raises(RegistryError) as unknown:
+        registry.get("trip_booking", 1)
+    assert not isinstance(unknown.value, MissingVersionError)
