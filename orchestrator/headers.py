@@ -8,11 +8,28 @@ from __future__ import annotations
 
 from typing import Final
 
-MESSAGE_ID: Final = "saga_message_id"  # stable per logical message; participants dedupe on it
+# Set by whoever sends a message, unique per message (per ATTEMPT of a step for commands): the
+# worker dedupes replies and starts on it, tracing follows it. A reply's id is
+# reply_message_id(command's id).
+MESSAGE_ID: Final = "saga_message_id"
 SAGA_ID: Final = "saga_id"
 SAGA_TYPE: Final = "saga_type"
 STEP: Final = "saga_step"
 ATTEMPT: Final = "saga_attempt"  # the step attempt a command belongs to; replies echo it
+# Set by the orchestrator on every command; replies need not echo it. The same for every attempt
+# of one intent of one step of one saga (see saga._ids.step_key_for), different for the step's
+# compensation. A participant executes each step key at most once, atomically with its own
+# writes, and answers every later command carrying that key with the reply it recorded,
+# re-addressed to the asking command (its saga_attempt, causation_id = its saga_message_id,
+# saga_message_id = reply_message_id(its saga_message_id)), so the worker takes it as the
+# outcome of the attempt it waits for.
+STEP_KEY: Final = "saga_step_key"
+# Set by the orchestrator on every command: "execute" or "compensate"; replies need not echo
+# it. A participant that has handled a compensation of (saga_id, saga_step) must not execute
+# that step any more: it answers a late "execute" with saga.orchestrator.CommandRefused.
+COMMAND_KIND: Final = "saga_command_kind"
+COMMAND_KIND_EXECUTE: Final = "execute"
+COMMAND_KIND_COMPENSATE: Final = "compensate"
 REPLY_TOPIC: Final = "saga_reply_topic"  # where a participant sends its reply
 CORRELATION_ID: Final = "correlation_id"
 CAUSATION_ID: Final = "causation_id"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -58,6 +59,10 @@ class Behaviour:
     silence_rate: float = 0.0  # never answered: the saga's step timeout and retry kick in
     latency_s: float = 0.0  # added per command (keep 0 for throughput runs)
     seed: int = 7
+    # Called inside the handler of every forward command before it decides anything: a test
+    # holds a handler there (a participant that is slow rather than silent) for as long as
+    # it needs. Runs inside the inbox transaction, so the step's key stays claimed meanwhile.
+    hold: Callable[[CommandContext], None] | None = None
 
 
 def _draw(behaviour: Behaviour, service: str, order_id: str, attempt: int | None) -> float:
@@ -85,10 +90,13 @@ def order_service(
     inbox: Inbox,
     behaviour: Behaviour,
     saga: type[Saga] = OrderFulfilment,
+    compensations_only: bool = False,
 ) -> Participant:
     """One simulated service of the order saga as a Participant, ready to `run`.
 
-    `saga` may be a variant of OrderFulfilment with other topics (tests isolate runs so)."""
+    `saga` may be a variant of OrderFulfilment with other topics (tests isolate runs so).
+    `compensations_only` registers only the undo handler: an instance that sees compensations
+    before any command (tests of a compensation overtaking its command)."""
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
     participant = Participant(service, settings=settings, codec=codec, inbox=inbox)
@@ -102,6 +110,8 @@ def order_service(
 
     def act(ctx: CommandContext, order_id: str) -> tuple[bool, bool]:
         """(answer, succeed) for a forward command."""
+        if behaviour.hold is not None:
+            behaviour.hold(ctx)
         if behaviour.latency_s:
             time.sleep(behaviour.latency_s)
         draw = _draw(behaviour, service, order_id, ctx.attempt)
@@ -137,6 +147,7 @@ def order_service(
             "shipping": ShipmentCancelled(order_id=order_id),
         }[service]
 
-    participant.handles(step.command, topic=step.topic)(forward)
+    if not compensations_only:
+        participant.handles(step.command, topic=step.topic)(forward)
     participant.handles(compensation.command, topic=compensation.topic)(undo)
     return participant

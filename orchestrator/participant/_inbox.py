@@ -1,9 +1,22 @@
-"""The participant's inbox: which command message ids it has handled, and the reply it sent.
+"""The participant's inbox: which steps it has handled, and the reply it sent for each.
 
-Recording a command and running its handler happen in ONE transaction of the participant's own
-database, so a command's effects and its "handled" mark commit together or not at all. The
-stored reply is sent again when the command is redelivered (the first send may have been lost
-in a crash after the commit), so the orchestrator always hears exactly the same answer.
+A command is deduplicated on its step key (header ``saga_step_key``: one key for every attempt
+of one intent of one step, see ``saga._ids.step_key_for``), or on its message id when it has
+none (a hand-sent command). Claiming the key, running the handler and recording the reply
+happen in ONE transaction of the participant's own database, so a step's effects and its
+"handled" mark commit together or not at all, and two participant instances cannot both
+execute one step: the second one's claim waits on the first one's row in the unique index,
+then finds it taken and answers with the reply recorded there.
+
+Each (saga, step) also has a *guard* row: placed by its execute commands, turned into a
+tombstone by its compensation. An execute command that finds a tombstone is refused, so a
+compensation that overtakes its command (another topic, a late redelivery) wins.
+
+Table shape: the table of the first release keeps working. Its ``message_id`` column now holds
+the dedupe key (step key, message id, or guard key: each a uuid5 of its own namespace, so they
+never collide); the ``tombstone`` and ``command_message_id`` columns are added in place
+(``ALTER TABLE ... ADD COLUMN IF NOT EXISTS``, under the DDL lock). Rows written by the first
+release are keyed by message id and are still honoured as handled (``also_seen``).
 """
 
 from __future__ import annotations
@@ -11,10 +24,11 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
 
 import psycopg
 from psycopg import sql
@@ -23,14 +37,41 @@ from orchestrator.runtime._record import Headers
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
+# Part of the inbox's on-disk format: the guard row of a (consumer, saga, step). Never change.
+_GUARD_NAMESPACE: Final = uuid.UUID("3d0f9a6e-7c21-4b58-a2e4-9b16c0d57f83")
+
+
+def guard_key_for(saga_id: str, step: str) -> str:
+    """Key of the row that records whether a step's compensation was handled (tombstone)."""
+    return str(uuid.uuid5(_GUARD_NAMESPACE, f"{saga_id}\x1f{step}"))
+
 
 @dataclass(frozen=True, slots=True)
 class StoredReply:
-    message_id: str  # the command's message id
+    message_id: str  # the message id of the command this reply answers
     topic: str
     key: bytes
     value: bytes
     headers: Headers
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """The guard row of one (saga, step): an execute command places it, a compensation turns
+    it into a tombstone. Both lock it, which serialises an execute against a compensation of
+    the same step handled at the same time by two instances."""
+
+    key: str
+    compensation: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What `InboxTransaction.claim` found."""
+
+    claimed: frozenset[str]  # keys this transaction now holds: run their handlers, record them
+    stored: dict[str, StoredReply | None] = field(default_factory=dict)  # recorded before
+    tombstones: frozenset[str] = frozenset()  # guard keys whose step was compensated
 
 
 class InboxTransaction(Protocol):
@@ -40,8 +81,14 @@ class InboxTransaction(Protocol):
         (None for the in-memory inbox)."""
         ...
 
-    def seen(self, message_ids: Sequence[str]) -> dict[str, StoredReply | None]:
-        """The already-handled ones among `message_ids`, each with its stored reply."""
+    def claim(
+        self, keys: Sequence[str], *, also_seen: Sequence[str], guards: Sequence[Guard]
+    ) -> Claims:
+        """Claim `keys` for this transaction and lock `guards`, in a fixed order (no
+        deadlock between two instances), waiting for any other transaction that holds one of
+        them to end. Returns the keys now held, the replies recorded for the others and for
+        `also_seen` (ids that an older release recorded by message id), and the guards that
+        are tombstones. Must be the transaction's first call."""
         ...
 
     def handling(self) -> AbstractContextManager[None]:
@@ -49,7 +96,7 @@ class InboxTransaction(Protocol):
         ...
 
     def record(self, handled: Sequence[tuple[str, StoredReply | None]]) -> None:
-        """Mark these command ids handled, each with the reply it was answered with."""
+        """Store, for claimed keys, the reply each was answered with (None: no reply)."""
         ...
 
 
@@ -70,6 +117,13 @@ CREATE TABLE IF NOT EXISTS {table} (
     handled_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer, message_id)
 )
+"""
+# Added by the step-key release to the table above (which keeps its name, so a table created
+# by the first release is upgraded in place; constant defaults make both instant).
+_DDL_STEP_KEYS = """
+ALTER TABLE {table}
+    ADD COLUMN IF NOT EXISTS tombstone boolean NOT NULL DEFAULT false,
+    ADD COLUMN IF NOT EXISTS command_message_id text
 """
 
 
@@ -95,26 +149,73 @@ class _PostgresTransaction:
     def connection(self) -> Connection | None:
         return self._conn
 
-    def seen(self, message_ids: Sequence[str]) -> dict[str, StoredReply | None]:
-        if not message_ids:
-            return {}
+    def claim(
+        self, keys: Sequence[str], *, also_seen: Sequence[str], guards: Sequence[Guard]
+    ) -> Claims:
+        if not keys:
+            return Claims(frozenset())
+        # Three statements, one round trip (pipeline mode; results are fetched at the end).
+        # READ COMMITTED takes a snapshot per statement, so the SELECT, which runs after the
+        # two INSERTs have waited out any other holder of a key, sees what that holder
+        # committed. Keys are locked in sorted order, claims before guards, by every
+        # instance: no two transactions can wait on each other.
+        claim = self._conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (consumer, message_id) "
+                "SELECT %s, k FROM unnest(%s::text[]) AS k ORDER BY k "
+                "ON CONFLICT DO NOTHING RETURNING message_id"
+            ).format(self._table),
+            (self._consumer, sorted(set(keys))),
+        )
+        by_key: dict[str, bool] = {}
+        for guard in guards:
+            by_key[guard.key] = by_key.get(guard.key, False) or guard.compensation
+        if by_key:
+            ordered = sorted(by_key)
+            # DO UPDATE locks the existing row even when its WHERE is false (an execute's
+            # guard), so an execute and a compensation of one step always meet on this row:
+            # whichever comes second waits until the first commits, and the SELECT below
+            # then sees a compensation's tombstone. A plain DO NOTHING would not wait on a
+            # row that already exists.
+            self._conn.execute(
+                sql.SQL(
+                    "INSERT INTO {t} (consumer, message_id, tombstone) "
+                    "SELECT %s, k, c FROM unnest(%s::text[], %s::boolean[]) AS g(k, c) "
+                    "ORDER BY k "
+                    "ON CONFLICT (consumer, message_id) DO UPDATE SET tombstone = true "
+                    "WHERE EXCLUDED.tombstone AND NOT {t}.tombstone"
+                ).format(t=self._table),
+                (self._consumer, ordered, [by_key[k] for k in ordered]),
+            )
+        wanted = sorted({*keys, *also_seen, *by_key})
         rows = self._conn.execute(
             sql.SQL(
-                "SELECT message_id, reply_topic, reply_key, reply_value, reply_headers "
-                "FROM {} WHERE consumer = %s AND message_id = ANY(%s)"
+                "SELECT message_id, reply_topic, reply_key, reply_value, reply_headers, "
+                "tombstone, command_message_id FROM {} "
+                "WHERE consumer = %s AND message_id = ANY(%s)"
             ).format(self._table),
-            (self._consumer, list(message_ids)),
+            (self._consumer, wanted),
         ).fetchall()
-        found: dict[str, StoredReply | None] = {}
-        for message_id, topic, key, value, headers in rows:
-            found[message_id] = (
-                None
-                if topic is None
-                else StoredReply(
-                    message_id, topic, bytes(key), bytes(value), _headers_from_json(headers)
+        claimed = frozenset(str(row[0]) for row in claim.fetchall())
+        stored: dict[str, StoredReply | None] = {}
+        tombstones: set[str] = set()
+        for key, topic, r_key, value, headers, tombstone, command_id in rows:
+            if key in by_key:
+                if tombstone:
+                    tombstones.add(key)
+            elif key not in claimed:
+                stored[key] = (
+                    None
+                    if topic is None
+                    else StoredReply(
+                        command_id or key,
+                        topic,
+                        bytes(r_key),
+                        bytes(value),
+                        _headers_from_json(headers),
+                    )
                 )
-            )
-        return found
+        return Claims(claimed, stored, frozenset(tombstones))
 
     @contextmanager
     def handling(self) -> Iterator[None]:
@@ -128,19 +229,21 @@ class _PostgresTransaction:
             # executemany pipelines the rows: one round trip for the batch, not one per row.
             cursor.executemany(
                 sql.SQL(
-                    "INSERT INTO {} (consumer, message_id, reply_topic, reply_key, reply_value, "
-                    "reply_headers) VALUES (%s, %s, %s, %s, %s, %s)"
+                    "UPDATE {} SET reply_topic = %s, reply_key = %s, reply_value = %s, "
+                    "reply_headers = %s, command_message_id = %s "
+                    "WHERE consumer = %s AND message_id = %s"
                 ).format(self._table),
                 [
                     (
-                        self._consumer,
-                        message_id,
                         reply.topic if reply else None,
                         reply.key if reply else None,
                         reply.value if reply else None,
                         _headers_to_json(reply.headers) if reply else None,
+                        reply.message_id if reply else None,
+                        self._consumer,
+                        key,
                     )
-                    for message_id, reply in handled
+                    for key, reply in handled
                 ],
             )
 
@@ -163,6 +266,16 @@ class PostgresInbox:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_DDL_LOCK])
                 conn.execute(sql.SQL(_DDL).format(table=self._table))
+                # ALTER TABLE takes an ACCESS EXCLUSIVE lock even when every column exists:
+                # queued behind another instance's open transaction, it would stall every
+                # inbox transaction behind it. Only a table of the first release needs it.
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_attribute WHERE attrelid = %s::regclass "
+                    "AND attname IN ('tombstone', 'command_message_id') AND NOT attisdropped",
+                    [self._table.as_string(conn)],
+                ).fetchone()
+                if row is None or row[0] < 2:
+                    conn.execute(sql.SQL(_DDL_STEP_KEYS).format(table=self._table))
             self._conn = conn
         return self._conn
 
@@ -171,7 +284,7 @@ class PostgresInbox:
         conn = self._connection()
         try:
             # Pipeline mode: the handlers' writes and the inbox rows go out without waiting
-            # for each result; the commit is the only synchronous round trip.
+            # for each result; the claim and the commit are the only synchronous round trips.
             with conn.transaction(), conn.pipeline():
                 yield _PostgresTransaction(conn, self._consumer, self._table)
         except psycopg.OperationalError:
@@ -188,23 +301,40 @@ class PostgresInbox:
 
 
 class _MemoryTransaction:
-    def __init__(self, committed: dict[str, StoredReply | None]) -> None:
+    def __init__(self, committed: dict[str, StoredReply | None], tombstones: set[str]) -> None:
         self._committed = committed
+        self._tombstones = tombstones
+        self._claimed: set[str] = set()
         self.pending: dict[str, StoredReply | None] = {}
+        self.new_tombstones: set[str] = set()
 
     @property
     def connection(self) -> Connection | None:
         return None
 
-    def seen(self, message_ids: Sequence[str]) -> dict[str, StoredReply | None]:
-        return {m: self._committed[m] for m in message_ids if m in self._committed}
+    def claim(
+        self, keys: Sequence[str], *, also_seen: Sequence[str], guards: Sequence[Guard]
+    ) -> Claims:
+        # The inbox's lock is held for the whole transaction: nobody else can hold a key.
+        self._claimed = {k for k in keys if k not in self._committed}
+        # A claimed key counts as handled (with no reply) until `record` says otherwise,
+        # as the PostgreSQL inbox's claimed row does.
+        self.pending.update(dict.fromkeys(self._claimed))
+        stored = {
+            k: self._committed[k]
+            for k in (*keys, *also_seen)
+            if k in self._committed and k not in self._claimed
+        }
+        self.new_tombstones = {g.key for g in guards if g.compensation}
+        tombstones = {g.key for g in guards} & (self._tombstones | self.new_tombstones)
+        return Claims(frozenset(self._claimed), stored, frozenset(tombstones))
 
     @contextmanager
     def handling(self) -> Iterator[None]:
         yield
 
     def record(self, handled: Sequence[tuple[str, StoredReply | None]]) -> None:
-        self.pending.update(handled)
+        self.pending.update((k, r) for k, r in handled if k in self._claimed)
 
 
 class MemoryInbox:
@@ -212,14 +342,33 @@ class MemoryInbox:
 
     def __init__(self) -> None:
         self._committed: dict[str, StoredReply | None] = {}
+        self._tombstones: set[str] = set()
+        # One transaction at a time: the in-memory equivalent of waiting on the unique index.
         self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """Transactions waiting for the one in progress (the inbox contract observes it)."""
+        return self._waiting
 
     @contextmanager
     def transaction(self) -> Iterator[InboxTransaction]:
-        with self._lock:
-            tx = _MemoryTransaction(self._committed)
+        with self._count_lock:
+            self._waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._count_lock:
+                self._waiting -= 1
+        try:
+            tx = _MemoryTransaction(self._committed, self._tombstones)
             yield tx
             self._committed.update(tx.pending)
+            self._tombstones.update(tx.new_tombstones)
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         return None

@@ -10,9 +10,12 @@
 
     credit.run(stop_event)
 
-Per batch: decode (poison to `<topic>.dlt`), skip command ids the inbox already holds (their
-stored reply is sent again), run the handlers and record them in one transaction, commit,
-send the replies (keyed by saga id, correlation headers echoed), and only then store offsets.
+Per batch, in one transaction of the participant's database: claim each command's step key
+(`saga_step_key`; another instance holding it makes this wait), answer the keys handled before
+with the reply recorded then, re-addressed to the attempt asking now; refuse an execute whose
+step's compensation was handled first (CommandRefused); run the other handlers and record
+their replies; commit. Then send the replies (keyed by saga id, correlation headers echoed),
+and only then store offsets. Poison goes to `<topic>.dlt` before any of it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, TypeVar
 
 import psycopg
@@ -32,12 +35,20 @@ from orchestrator import headers as h
 from orchestrator.codec import Codec, DecodeError, RegistryUnavailableError
 from orchestrator.config import Settings
 from orchestrator.messages import Message
-from orchestrator.participant._inbox import Connection, Inbox, InboxTransaction, StoredReply
+from orchestrator.participant._inbox import (
+    Connection,
+    Guard,
+    Inbox,
+    InboxTransaction,
+    StoredReply,
+    guard_key_for,
+)
 from orchestrator.runtime._dead_letters import DeadLetterError, DeadLetterPublisher
 from orchestrator.runtime._kafka_config import consumer_config, producer_config
 from orchestrator.runtime._record import ConsumedRecord, Headers, consume_batch, store_offsets
 from orchestrator.runtime._relay import DeliveryTracker, PublishError
 from orchestrator.runtime._retry import is_transient
+from orchestrator.saga import CommandRefused
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +73,10 @@ class CommandContext:
     attempt: int | None
     connection: Connection | None  # the inbox transaction's connection, for the handler's writes
     record: ConsumedRecord
+    # What the inbox dedupes this command on: its step key (the same for every attempt of the
+    # step's current intent), or its message id when it carries none. A handler that keys its
+    # own effects should use this, not message_id, which differs per attempt.
+    step_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +88,14 @@ class _Registration:
 
 class _HandlerRaisedError(Exception):
     """Internal: a handler raised on the fast path; the batch is retried command by command."""
+
+
+class _UnhandledError(Exception):
+    """Internal: a command failed in isolation; its transaction (claim included) rolls back."""
+
+    def __init__(self, failed: list[tuple[ConsumedRecord, BaseException]]) -> None:
+        super().__init__(f"{len(failed)} command(s) failed")
+        self.failed = failed
 
 
 class HandlerFailedError(Exception):
@@ -147,10 +170,13 @@ class Participant:
         replies: list[StoredReply] = []
         failed: list[tuple[ConsumedRecord, BaseException]] = []
         for command in commands:
-            with self._inbox.transaction() as tx:
-                sent, lost = self._handle(tx, [command], isolate=True)
+            try:
+                with self._inbox.transaction() as tx:
+                    sent, _ = self._handle(tx, [command], isolate=True)
+            except _UnhandledError as unhandled:
+                failed.extend(unhandled.failed)
+                continue
             replies.extend(sent)
-            failed.extend(lost)
         return replies, failed
 
     def _handle(
@@ -162,24 +188,56 @@ class Participant:
     ) -> tuple[list[StoredReply], list[tuple[ConsumedRecord, BaseException]]]:
         replies: list[StoredReply] = []
         failed: list[tuple[ConsumedRecord, BaseException]] = []
-        ids = [_message_id(record) for record, _, _ in commands]
-        seen = tx.seen(ids)
-        handled: dict[str, StoredReply | None] = {}
-        for (record, registration, message), message_id in zip(commands, ids, strict=True):
-            if message_id in seen or message_id in handled:
-                stored = seen.get(message_id)
-                if stored is not None:
-                    replies.append(stored)
-                continue
+        identities = [_identity(record) for record, _, _ in commands]
+        claims = tx.claim(
+            [i.key for i in identities],
+            also_seen=[i.message_id for i in identities if i.message_id != i.key],
+            guards=[i.guard for i in identities if i.guard is not None],
+        )
+        handled: dict[str, StoredReply | None] = {}  # this transaction's records, by key
+        for (record, registration, message), identity in zip(commands, identities, strict=True):
             context = CommandContext(
-                message_id=message_id,
-                saga_id=record.header(h.SAGA_ID) or (record.key or b"").decode(),
+                message_id=identity.message_id,
+                saga_id=identity.saga_id,
                 saga_type=record.header(h.SAGA_TYPE),
                 step=record.header(h.STEP),
                 attempt=_int_or_none(record.header(h.ATTEMPT)),
                 connection=tx.connection,
                 record=record,
+                step_key=identity.key,
             )
+            key = identity.key
+            if key in handled or key not in claims.claimed or identity.message_id in claims.stored:
+                # A repeat: another attempt of a step already handled (by this batch, by an
+                # earlier one, by another instance, or by a release that keyed on message ids).
+                # Answered with the reply recorded then, addressed to the attempt asking now.
+                if key in handled:
+                    stored = handled[key]
+                elif key in claims.claimed:
+                    stored = claims.stored[identity.message_id]
+                    handled[key] = stored  # adopt the old release's answer under the step key
+                else:
+                    stored = claims.stored.get(key)
+                if stored is not None:
+                    replies.append(self._readdressed(stored, record, context))
+                continue
+            guard = identity.guard
+            if guard is not None and not guard.compensation and guard.key in claims.tombstones:
+                # The step's compensation came first: executing now would leave an effect
+                # nobody undoes. Refuse, and store the refusal like any reply, so a command
+                # redelivered later gets the same answer.
+                try:
+                    refusal = self._refusal(record, context)
+                except Exception as exc:
+                    if _is_outage(exc):
+                        raise
+                    if not isolate:
+                        raise _HandlerRaisedError from exc
+                    failed.append((record, exc))
+                    continue
+                handled[key] = refusal
+                replies.append(refusal)
+                continue
             if isolate:
                 outcome = self._run_handler(tx, registration, message, context)
                 if isinstance(outcome, BaseException):
@@ -202,9 +260,13 @@ class Participant:
                     if _is_outage(exc):
                         raise
                     raise _HandlerRaisedError from exc
-            handled[message_id] = reply
+            handled[key] = reply
             if reply is not None:
                 replies.append(reply)
+        if failed:
+            # Only in isolation, one command per transaction: roll its claim back with its
+            # writes, so that the dead-lettered command runs again when redriven.
+            raise _UnhandledError(failed)
         tx.record(list(handled.items()))
         return replies, failed
 
@@ -245,19 +307,37 @@ class Participant:
         reply_topic = record.header(h.REPLY_TOPIC)
         if reply_topic is None:
             raise HandlerFailedError(f"{record.coordinates}: command has no {h.REPLY_TOPIC} header")
-        headers: Headers = [
-            (h.MESSAGE_ID, reply_message_id(context.message_id).encode()),
-            (h.SAGA_ID, context.saga_id.encode()),
-            (h.CAUSATION_ID, context.message_id.encode()),
-        ]
-        for name in (h.SAGA_TYPE, h.STEP, h.ATTEMPT, h.CORRELATION_ID, h.TRACEPARENT, h.TRACESTATE):
-            echoed = record.header(name)
-            if echoed is not None:
-                headers.append((name, echoed.encode()))
         encoded = self._codec.encode(reply_topic, reply)
         return StoredReply(
-            context.message_id, reply_topic, context.saga_id.encode(), encoded, headers
+            context.message_id,
+            reply_topic,
+            context.saga_id.encode(),
+            encoded,
+            _reply_headers(record, context),
         )
+
+    @staticmethod
+    def _readdressed(
+        stored: StoredReply, record: ConsumedRecord, context: CommandContext
+    ) -> StoredReply:
+        """The recorded reply (same topic, key and value bytes) as the answer to the command
+        asking now: its attempt, its message id as causation, a reply id derived from it. The
+        worker then takes it as the outcome of the attempt it waits for, and dedupes it per
+        attempt like any reply."""
+        headers = _reply_headers(record, context)
+        return replace(stored, message_id=context.message_id, headers=headers)
+
+    def _refusal(self, record: ConsumedRecord, context: CommandContext) -> StoredReply:
+        log.info(
+            "command refused: its step was compensated first",
+            participant=self.name,
+            message_id=context.message_id,
+            step=context.step,
+        )
+        refused = CommandRefused(
+            saga_id=context.saga_id, step=context.step or "", reason="compensated"
+        )
+        return self._reply(record, context, refused)
 
     # --- the Kafka loop ----------------------------------------------------------------------
 
@@ -359,11 +439,39 @@ def _is_outage(error: BaseException) -> bool:
     return is_transient(error)
 
 
-def _message_id(record: ConsumedRecord) -> str:
-    message_id = record.header(h.MESSAGE_ID)
+def _reply_headers(record: ConsumedRecord, context: CommandContext) -> Headers:
+    headers: Headers = [
+        (h.MESSAGE_ID, reply_message_id(context.message_id).encode()),
+        (h.SAGA_ID, context.saga_id.encode()),
+        (h.CAUSATION_ID, context.message_id.encode()),
+    ]
+    for name in (h.SAGA_TYPE, h.STEP, h.ATTEMPT, h.CORRELATION_ID, h.TRACEPARENT, h.TRACESTATE):
+        echoed = record.header(name)
+        if echoed is not None:
+            headers.append((name, echoed.encode()))
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class _Identity:
+    """What one command is deduplicated on."""
+
+    message_id: str
+    saga_id: str
+    key: str  # the step key, or the message id of a command without one
+    guard: Guard | None  # the (saga, step) guard, for commands that say their kind
+
+
+def _identity(record: ConsumedRecord) -> _Identity:
     # A command without an id cannot be deduplicated by id; its coordinates are the next best
     # stable identity (the dbos convention: topic/partition/offset).
-    return message_id or f"{record.topic}:{record.partition}:{record.offset}"
+    message_id = record.header(h.MESSAGE_ID) or f"{record.topic}:{record.partition}:{record.offset}"
+    saga_id = record.header(h.SAGA_ID) or (record.key or b"").decode("utf-8", "replace")
+    step, kind = record.header(h.STEP), record.header(h.COMMAND_KIND)
+    guard = None
+    if saga_id and step and kind in (h.COMMAND_KIND_EXECUTE, h.COMMAND_KIND_COMPENSATE):
+        guard = Guard(guard_key_for(saga_id, step), kind == h.COMMAND_KIND_COMPENSATE)
+    return _Identity(message_id, saga_id, record.header(h.STEP_KEY) or message_id, guard)
 
 
 def _int_or_none(text: str | None) -> int | None:

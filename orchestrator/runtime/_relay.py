@@ -35,7 +35,7 @@ from orchestrator import headers as h
 from orchestrator.codec import Codec
 from orchestrator.messages import message_class
 from orchestrator.observability import Metrics
-from orchestrator.saga import SagaRegistry, TimerFired, timer_message_id
+from orchestrator.saga import SagaRegistry, TimerFired, step_key_for, timer_message_id
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +73,7 @@ class DeliveryTracker:
 
 def command_headers(event: RecordedEvent) -> list[tuple[str, str | bytes | None]]:
     data, metadata = event.data, event.metadata
+    compensation = bool(data["compensation"])
     headers: list[tuple[str, str | bytes | None]] = [
         (h.MESSAGE_ID, str(data["message_id"])),
         (h.SAGA_ID, event.stream_id),
@@ -82,6 +83,16 @@ def command_headers(event: RecordedEvent) -> list[tuple[str, str | bytes | None]
         (h.REPLY_TOPIC, str(data["reply_topic"])),
         (h.CORRELATION_ID, str(metadata.get("correlation_id") or event.stream_id)),
         (h.CAUSATION_ID, str(metadata.get("causation_id") or "")),
+        # Every attempt of one intent carries one step key (the participant dedupes on it);
+        # only keys of a later intent are written in the event, epoch 1's is derived.
+        (
+            h.STEP_KEY,
+            str(
+                data.get("step_key")
+                or step_key_for(event.stream_id, str(data["step"]), compensation=compensation)
+            ),
+        ),
+        (h.COMMAND_KIND, h.COMMAND_KIND_COMPENSATE if compensation else h.COMMAND_KIND_EXECUTE),
     ]
     if metadata.get("traceparent"):
         headers.append((h.TRACEPARENT, str(metadata["traceparent"])))

@@ -7,6 +7,7 @@ Authors use ``Saga``, ``step``, ``parallel`` and ``RetryPolicy``; the worker use
 from orchestrator.saga import events
 from orchestrator.saga._control import (
     CancelSaga,
+    CommandRefused,
     MessageDeadLettered,
     MessageRedriven,
     ResolveSaga,
@@ -17,7 +18,13 @@ from orchestrator.saga._decider import Decision, decide
 from orchestrator.saga._definition import Saga, SagaDefinition, SagaDefinitionError, StepDef
 from orchestrator.saga._envelope import DecisionContext, Envelope
 from orchestrator.saga._evolve import ReplayError, evolve, replay
-from orchestrator.saga._ids import command_message_id, saga_id_for, timer_id_for, timer_message_id
+from orchestrator.saga._ids import (
+    command_message_id,
+    saga_id_for,
+    step_key_for,
+    timer_id_for,
+    timer_message_id,
+)
 from orchestrator.saga._policy import NO_RETRY, RetryPolicy
 from orchestrator.saga._registry import RegistryError, SagaRegistry
 from orchestrator.saga._replay_check import (
@@ -36,6 +43,7 @@ __all__ = [
     "NO_RETRY",
     "TERMINAL",
     "CancelSaga",
+    "CommandRefused",
     "Decision",
     "DecisionContext",
     "Divergence",
@@ -73,6 +81,7 @@ __all__ = [
     "replay",
     "saga_id_for",
     "step",
+    "step_key_for",
     "timer_id_for",
     "timer_message_id",
 ]

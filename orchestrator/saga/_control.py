@@ -67,6 +67,17 @@ class MessageRedriven(Message, avro_name="saga.orchestrator.MessageRedriven"):
     actor: str
 
 
+class CommandRefused(Message, avro_name="saga.orchestrator.CommandRefused"):
+    """Participant SDK: a command to execute a step was not executed, because the participant
+    had already handled that step's compensation (it overtook the command, or the command was
+    redelivered late). Sent as the reply to the refused attempt (step and attempt in headers);
+    the saga treats it as a failure of that attempt, and ignores it for any other attempt."""
+
+    saga_id: str
+    step: str
+    reason: str
+
+
 CONTROL_MESSAGES: tuple[type[Message], ...] = (
     TimerFired,
     CancelSaga,
@@ -74,4 +85,5 @@ CONTROL_MESSAGES: tuple[type[Message], ...] = (
     ResolveSaga,
     MessageDeadLettered,
     MessageRedriven,
+    CommandRefused,
 )

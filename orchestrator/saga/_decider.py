@@ -15,6 +15,7 @@ from orchestrator.messages import Message
 from orchestrator.saga import events as ev
 from orchestrator.saga._control import (
     CancelSaga,
+    CommandRefused,
     MessageDeadLettered,
     MessageRedriven,
     ResolveSaga,
@@ -24,7 +25,7 @@ from orchestrator.saga._control import (
 from orchestrator.saga._definition import SagaDefinition, StepDef
 from orchestrator.saga._envelope import DecisionContext, Envelope
 from orchestrator.saga._evolve import evolve
-from orchestrator.saga._ids import command_message_id, saga_id_for, timer_id_for
+from orchestrator.saga._ids import command_message_id, saga_id_for, step_key_for, timer_id_for
 from orchestrator.saga._state import (
     CLOSED,
     DeadLetterRef,
@@ -143,6 +144,8 @@ class _Builder:
                 self.on_dead_letter(message)
             case MessageRedriven():
                 self.on_redrive(message)
+            case CommandRefused():
+                self.on_refused()
             case _ if isinstance(message, self.definition.start_type):
                 # One saga per business key: the second start lands here and changes nothing.
                 self.ignore("already_started")
@@ -190,6 +193,14 @@ class _Builder:
             topic, timeout = step.topic, step.timeout
         purpose = "compensation_timeout" if compensation else "step_timeout"
         timer = self.timer(purpose, step.name, attempt, timeout)
+        state = self.inst.steps[step.name]
+        epoch = state.comp_epoch if compensation else state.epoch
+        # Epoch 1's key is implied (the relay derives it); only a later intent's is written.
+        step_key = (
+            None
+            if epoch == 1
+            else step_key_for(saga_id, step.name, compensation=compensation, epoch=epoch)
+        )
         self.emit(
             ev.CommandIssued(
                 step=step.name,
@@ -204,6 +215,7 @@ class _Builder:
                 payload=command.model_dump(mode="json"),
                 reply_topic=self.definition.reply_topic,
                 timer=timer if self.inline_timers else None,
+                step_key=step_key,
             )
         )
         if not self.inline_timers:
@@ -271,6 +283,21 @@ class _Builder:
                 self.retry_compensation(step, "rejected")
         else:
             self.ignore("unexpected_reply_type")
+
+    def on_refused(self) -> None:
+        """The participant refused to execute an attempt (it had handled the step's
+        compensation first): for the attempt the saga waits for, a failure of the step."""
+        name, attempt = self.envelope.step, self.envelope.attempt
+        step = self.definition.steps.get(name) if name else None
+        if step is None or attempt is None:
+            self.ignore("uncorrelated")
+            return
+        state = self.inst.steps[step.name]
+        if state.status is not StepStatus.RUNNING or attempt != state.attempt:
+            self.ignore("late_reply")
+            return
+        self.end_attempt(ev.StepFailed, step, attempt, reason="refused")
+        self.begin_compensation("failed", step.name)
 
     def end_attempt(
         self,

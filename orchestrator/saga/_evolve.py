@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from orchestrator.messages import Message
 from orchestrator.saga import events as ev
+from orchestrator.saga._control import CommandRefused
 from orchestrator.saga._definition import SagaDefinition
 from orchestrator.saga._ids import saga_id_for
 from orchestrator.saga._state import (
@@ -150,7 +151,8 @@ def _changes(definition: SagaDefinition, inst: SagaInstance, e: ev.SagaEvent) ->
         case ev.StepFailed():
             step = definition.steps[e.step]
             state = inst.state
-            if e.received is not None:
+            # A refusal is the SDK's answer, not one of the step's failure replies: no hook.
+            if e.received is not None and e.received.message_type != CommandRefused.avro_name:
                 state = _hooked(definition, state, step.on_failure, e.received)
             if inst.steps[e.step].possibly_executed:
                 changes = _completed(inst, e.step, status=StepStatus.FAILED)
@@ -180,17 +182,23 @@ def _changes(definition: SagaDefinition, inst: SagaInstance, e: ev.SagaEvent) ->
             )
         case ev.StepRetried(compensation=True):
             st = inst.steps[e.step]
+            fresh = st.comp_attempt + 1
             return dict(
                 status=SagaStatus.COMPENSATING,
-                steps=_step(inst, e.step, comp_budget_start=st.comp_attempt + 1),
+                steps=_step(inst, e.step, comp_budget_start=fresh, comp_epoch=fresh),
             )
         case ev.StepRetried():
             st = inst.steps[e.step]
+            fresh = st.attempt + 1
             return dict(
                 status=SagaStatus.RUNNING,
                 failed_step=None,
-                steps=_step(inst, e.step, budget_start=st.attempt + 1),
+                steps=_step(inst, e.step, budget_start=fresh, epoch=fresh),
             )
+        case ev.CompensationRejected():
+            # Nothing happened at the participant, so the next attempt must really run again:
+            # a new intent. Under the same key the stored rejection would answer it for ever.
+            return dict(steps=_step(inst, e.step, comp_epoch=e.attempt + 1))
         case ev.OperatorAction(action="cancel", accepted=True):
             return dict(cancelled_by=(e.actor, e.reason))
         case ev.SagaCompleted():
@@ -210,6 +218,6 @@ def _changes(definition: SagaDefinition, inst: SagaInstance, e: ev.SagaEvent) ->
             ref = DeadLetterRef(e.topic, e.partition, e.offset)
             return dict(parked=inst.parked - {ref})
         case _:
-            # ReplyIgnored, CompensationRejected, StepTimedOut(compensation), rejected
+            # ReplyIgnored, StepTimedOut(compensation), rejected
             # OperatorActions and SagaStarted-again only record what happened.
             return {}

@@ -1,4 +1,4 @@
-"""Deterministic identifiers: saga ids, command message ids, timer ids.
+"""Deterministic identifiers: saga ids, command message ids, step keys, timer ids.
 
 EVERY FUNCTION HERE IS PART OF THE ON-DISK AND ON-WIRE FORMAT. Saga ids are stream ids in the
 event store and Kafka keys; command message ids are what participants deduplicate on; timer ids
@@ -52,6 +52,24 @@ def command_message_id(saga_id: str, step: str, attempt: int, *, compensation: b
     """Message id of the command a step attempt sends: one id per (saga, step, attempt, kind)."""
     kind = "compensate" if compensation else "execute"
     return _uuid5("command", saga_id, step, str(attempt), kind)
+
+
+def step_key_for(saga_id: str, step: str, *, compensation: bool, epoch: int = 1) -> str:
+    """The step key of a command: what a participant deduplicates on, so that it executes one
+    step (or one compensation) at most once however many attempts reach it.
+
+    An intent is every attempt that might have the same effect; all of them carry one key.
+    Attempts retried after a timeout continue the intent (the first may have run: the retry
+    must be answered with its reply, not run again). A new intent, and so a new key, starts at
+    `epoch` = the attempt number that begins it: an operator RetryStep, or a compensation
+    retried after a rejection (nothing happened, so the next attempt must really run). Epoch 1
+    is the key every recorded history implies without writing it down; later epochs are
+    written into CommandIssued.step_key. Never change either spelling.
+    """
+    kind = "compensate" if compensation else "execute"
+    if epoch == 1:
+        return _uuid5("step", saga_id, step, kind)
+    return _uuid5("step", saga_id, step, kind, str(epoch))
 
 
 def timer_id_for(saga_id: str, purpose: str, step: str | None, attempt: int | None) -> str:

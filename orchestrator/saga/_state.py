@@ -61,6 +61,11 @@ class StepState:
     completed_seq: int | None = None
     comp_attempt: int = 0
     comp_budget_start: int = 1
+    # First attempt of the current intent (see _ids.step_key_for): the attempts from here on
+    # share one step key. An operator retry starts a new intent of the step; an operator retry
+    # or a rejection starts a new intent of its compensation.
+    epoch: int = 1
+    comp_epoch: int = 1
 
 
 @dataclass(frozen=True, slots=True)

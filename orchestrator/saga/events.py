@@ -70,11 +70,11 @@ class SagaEvent(BaseModel):
 
     def to_new_event(self, metadata: Mapping[str, Any] | None = None) -> NewEvent:
         data = self.model_dump(mode="json")
-        # Fields added for event format 2 are written only when they carry something, so a
-        # format-1 event is byte for byte what workers that predate formats wrote, and read
-        # (they refuse unknown fields): that is what makes a rolling upgrade possible.
-        for name, format_1_value in _FORMAT_2_FIELDS.items():
-            if name in data and data[name] == format_1_value:
+        # Fields added after format 1 are written only when they carry something, so an
+        # event that needs none of them is byte for byte what workers that predate them wrote,
+        # and read (they refuse unknown fields): that is what makes a rolling upgrade possible.
+        for name, absent_value in _OPTIONAL_FIELDS.items():
+            if name in data and data[name] == absent_value:
                 del data[name]
         return NewEvent(
             event_type=self.event_type,
@@ -102,8 +102,15 @@ def event_from_recorded(recorded: RecordedEvent) -> SagaEvent:
     return event_from_data(recorded.event_type, recorded.data, recorded.schema_version)
 
 
-# Fields event format 2 added, with the value that means "format 1" (left out when written).
-_FORMAT_2_FIELDS: dict[str, Any] = {"event_format": 1, "timer": None, "cancels_timers": []}
+# Fields added after format 1, with the value that means "absent" (left out when written):
+# event format 2's, and CommandIssued.step_key (any format; set only from the second intent of
+# a step on, see saga._ids.step_key_for).
+_OPTIONAL_FIELDS: dict[str, Any] = {
+    "event_format": 1,
+    "timer": None,
+    "cancels_timers": [],
+    "step_key": None,
+}
 
 # The format new instances are written in (see the module docstring).
 EVENT_FORMAT_EXPLICIT_TIMERS = 1
@@ -209,6 +216,10 @@ class CommandIssued(SagaEvent):
     payload: dict[str, Any]
     reply_topic: str
     timer: Timer | None = None  # format 2: the attempt's timeout, scheduled by this event
+    # The participant's dedupe key when it is not the epoch-1 key the relay derives from
+    # (saga, step, kind): written only for a new intent (operator retry, compensation retried
+    # after a rejection), so histories without one replay to the very same bytes.
+    step_key: str | None = None
 
 
 class StepSucceeded(SagaEvent):
@@ -221,7 +232,9 @@ class StepSucceeded(SagaEvent):
 class StepFailed(SagaEvent):
     step: str
     attempt: int
-    reason: str  # "rejected" (a failure reply) or "timed_out" (retries exhausted)
+    # "rejected" (a failure reply), "timed_out" (retries exhausted) or "refused" (the
+    # participant had already handled the step's compensation: CommandRefused)
+    reason: str
     received: Received | None = None
     cancels_timers: list[str] = []
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from orchestrator.messages import Message
-from orchestrator.saga import Envelope, SagaDefinition
+from orchestrator.saga import Envelope, SagaDefinition, step_key_for
 from orchestrator.saga import events as ev
 
 E = TypeVar("E", bound=ev.SagaEvent)
@@ -22,7 +22,15 @@ class IssuedCommand:
     attempt: int
     compensation: bool
     topic: str
-    message_id: str
+    message_id: str  # unique per attempt
+    # What the participant dedupes on: the same for every attempt of the step's current intent
+    # (the relay sends it as the saga_step_key header), another one for its compensation.
+    step_key: str
+
+    @property
+    def kind(self) -> str:
+        """``execute`` or ``compensate``, as the relay sends it (header saga_command_kind)."""
+        return "compensate" if self.compensation else "execute"
 
     @classmethod
     def of(cls, definition: SagaDefinition, event: ev.CommandIssued) -> IssuedCommand:
@@ -34,6 +42,8 @@ class IssuedCommand:
             compensation=event.compensation,
             topic=event.topic,
             message_id=event.message_id,
+            step_key=event.step_key
+            or step_key_for(event.key, event.step, compensation=event.compensation),
         )
 
 

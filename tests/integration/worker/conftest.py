@@ -158,29 +158,45 @@ class World:
         """The three simulated services (default: always succeed); a service given as
         keyword argument behaves so."""
         for service in SERVICES:
-            behaviour = behaviours.get(service, Behaviour())
-            inbox = PostgresInbox(self.owner_url, consumer=service)
-            participant = order_service(
-                service,
-                settings=self.settings,
-                codec=self.codec,
-                inbox=inbox,
-                behaviour=behaviour,
-                saga=self.saga,
-            )
-            # A group of this test's own: joining the shared `participant-<service>` group
-            # would rebalance (and wait for) every other run's participants.
-            participant.group_id = f"participant-{service}-{self.suffix}"
+            self.start_participant(service, behaviours.get(service, Behaviour()))
 
-            def run(stop: threading.Event, participant: Any = participant, inbox: Any = inbox):
-                try:
-                    participant.run(stop)
-                finally:
-                    inbox.close()
+    def start_participant(
+        self,
+        service: str,
+        behaviour: Behaviour,
+        *,
+        instance: str = "",
+        compensations_only: bool = False,
+    ) -> str:
+        """One instance of a simulated service; its consumer group, which is returned.
 
-            thread = Background(f"participant-{service}-{self.suffix}", run)
-            self.threads.append(thread)
-            thread.start()
+        Every instance of a service shares that service's inbox (same database and consumer
+        name); an `instance` name gives it a consumer group of its own, so that it reads the
+        service's topics independently of the other instances."""
+        inbox = PostgresInbox(self.owner_url, consumer=service)
+        participant = order_service(
+            service,
+            settings=self.settings,
+            codec=self.codec,
+            inbox=inbox,
+            behaviour=behaviour,
+            saga=self.saga,
+            compensations_only=compensations_only,
+        )
+        # A group of this test's own: joining the shared `participant-<service>` group
+        # would rebalance (and wait for) every other run's participants.
+        participant.group_id = f"participant-{service}{instance}-{self.suffix}"
+
+        def run(stop: threading.Event, participant: Any = participant, inbox: Any = inbox):
+            try:
+                participant.run(stop)
+            finally:
+                inbox.close()
+
+        thread = Background(f"{participant.group_id}", run)
+        self.threads.append(thread)
+        thread.start()
+        return participant.group_id
 
     def child_env(self) -> dict[str, str]:
         return {

@@ -21,15 +21,21 @@ def make_variant(
     *,
     timeout: timedelta | None = None,
     retry: RetryPolicy | None = None,
+    compensation_topics: bool = False,
 ) -> type[OrderFulfilment]:
     """OrderFulfilment on `<topic>.<suffix>` topics; `timeout` and `retry` replace every
-    step's (and compensation's) timeout and forward retry policy when given."""
+    step's (and compensation's) timeout and forward retry policy when given;
+    `compensation_topics` sends each compensation to a topic of its own
+    (`<topic>.compensations.<suffix>`), where it can overtake its command."""
     steps = []
     for original in OrderFulfilment.steps:
         assert isinstance(original, type(OrderFulfilment.steps[0]))
+        compensation_topic = original.compensation_topic or original.topic
+        if compensation_topics:
+            compensation_topic = f"{original.topic}.compensations"
         changes: dict[str, object] = {
             "topic": f"{original.topic}.{suffix}",
-            "compensation_topic": f"{original.compensation_topic or original.topic}.{suffix}",
+            "compensation_topic": f"{compensation_topic}.{suffix}",
         }
         if timeout is not None:
             changes["timeout"] = timeout

@@ -14,6 +14,7 @@ def test_saga_package_exports() -> None:
         "NO_RETRY",
         "TERMINAL",
         "CancelSaga",
+        "CommandRefused",
         "Decision",
         "DecisionContext",
         "Divergence",
@@ -51,6 +52,7 @@ def test_saga_package_exports() -> None:
         "replay",
         "saga_id_for",
         "step",
+        "step_key_for",
         "timer_id_for",
         "timer_message_id",
     }

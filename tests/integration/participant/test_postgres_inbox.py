@@ -1,0 +1,100 @@
+"""The inbox contract against PostgresInbox on a scratch database of the real server, and the
+upgrade of an inbox table created by the release before step keys."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+from orchestrator import headers as h
+from orchestrator.codec import Codec
+from orchestrator.participant import Inbox, PostgresInbox
+from tests.conftest import PgUrls
+from tests.inbox_contract import InboxContract, Service, command_record
+from tests.integration.event_store.conftest import ScratchDb, scratch_database
+
+# The table exactly as the release before step keys created it.
+FIRST_RELEASE_DDL = """
+CREATE TABLE participant_inbox (
+    consumer      text        NOT NULL,
+    message_id    text        NOT NULL,
+    reply_topic   text,
+    reply_key     bytea,
+    reply_value   bytea,
+    reply_headers jsonb,
+    handled_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, message_id)
+)
+"""
+
+
+@pytest.fixture
+def db(pg_urls: PgUrls) -> Iterator[ScratchDb]:
+    with scratch_database(pg_urls, migrated=False) as scratch:
+        yield scratch
+
+
+class TestPostgresInbox(InboxContract):
+    @pytest.fixture(autouse=True)
+    def _database(self, db: ScratchDb) -> Iterator[None]:
+        self.db = db
+        self.inboxes: list[PostgresInbox] = []
+        yield
+        for inbox in self.inboxes:
+            inbox.close()
+
+    def new_inbox(self) -> Inbox:
+        inbox = PostgresInbox(self.db.owner, consumer="credit")
+        self.inboxes.append(inbox)
+        return inbox
+
+    def wait_until_blocked(self) -> None:
+        """Until a session of this database waits for another transaction's lock."""
+        deadline = time.monotonic() + 15
+        with psycopg.connect(self.db.superuser, autocommit=True) as conn:
+            while True:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = %s AND wait_event_type = 'Lock' AND query LIKE %s",
+                    [self.db.name, 'INSERT INTO "participant_inbox"%'],
+                ).fetchone()
+                if row is not None and row[0] > 0:
+                    return
+                assert time.monotonic() < deadline, "no transaction ever waited for the held one"
+                time.sleep(0.02)
+
+
+def test_a_table_of_the_first_release_is_upgraded_in_place_and_its_rows_honoured(
+    db: ScratchDb,
+) -> None:
+    codec = Codec(SchemaRegistryClient.new_client({"url": "mock://inbox-upgrade"}))
+    handled_before = command_record(1, codec=codec)
+    with psycopg.connect(db.owner, autocommit=True) as conn:
+        conn.execute(FIRST_RELEASE_DDL)
+        # The first release marked a command handled, without a reply, by its message id.
+        conn.execute(
+            "INSERT INTO participant_inbox (consumer, message_id) VALUES ('credit', %s)",
+            [handled_before.header(h.MESSAGE_ID)],
+        )
+    inbox = PostgresInbox(db.owner, consumer="credit")
+    try:
+        service = Service(inbox, codec)
+        replies, failed = service.handle(handled_before)
+        assert (replies, failed, service.executed) == ([], [], [])
+        service.handle(command_record(1, codec=codec, saga_id="another-saga"))
+        assert len(service.executed) == 1
+    finally:
+        inbox.close()
+    with psycopg.connect(db.owner, autocommit=True) as conn:
+        columns = {
+            name
+            for (name,) in conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = 'participant_inbox'"
+            )
+        }
+    assert {"tombstone", "command_message_id"} <= columns
