@@ -21,8 +21,7 @@ import pytest
 from orchestrator import headers as h
 from orchestrator.codec import Codec, CodecSettings, RegistrySettings, connect_registry
 from orchestrator.participant import reply_message_id
-from orchestrator.saga import CommandRefused
-from orchestrator.saga._ids import step_key_for
+from orchestrator.saga import CommandRefused, RetryPolicy, step_key_for
 from sagas.order_messages import InventoryReleased, ReleaseInventory, ReserveInventory
 from sagas.order_services import Behaviour
 from tests.integration.registry.server import launched_registry
@@ -139,12 +138,23 @@ def test_order_sagas_with_the_go_inventory_service(go_world: GoWorld) -> None:
     )
 
 
-@pytest.mark.parametrize("go_world", [{"timeout": timedelta(seconds=2)}], indirect=True)
+# Attempts every 2.2 s, six of them: attempt 2 is asked while attempt 1 is still held, and
+# whichever attempt is pending when the held one commits gets the stored reply.
+SLOW_STEP = {
+    "timeout": timedelta(seconds=2),
+    "retry": RetryPolicy(
+        max_attempts=6, initial_backoff=timedelta(milliseconds=200), multiplier=1.0, jitter=0.0
+    ),
+}
+
+
+@pytest.mark.parametrize("go_world", [SLOW_STEP], indirect=True)
 def test_a_retry_of_a_slow_step_gets_the_stored_reply(go_world: GoWorld) -> None:
-    """Attempt 1 outlives the 2 s step timeout; attempt 2 (same step key) waits on the claim,
-    finds it taken, and is answered with attempt 1's reply re-addressed to attempt 2."""
+    """Attempt 1 outlives the 2 s step timeout (held 4 s, key claimed); attempt 2, same step
+    key, waits behind it, finds the key taken, and is answered with attempt 1's reply
+    re-addressed to attempt 2. Exactly one reservation per saga."""
     world = go_world.world
-    go_world.start_inventory(INVENTORY_HOLD_ATTEMPT_1_MS="3000")
+    go_world.start_inventory(INVENTORY_HOLD_ATTEMPT_1_MS="4000")
     world.start_participant("credit", Behaviour())
     world.start_participant("shipping", Behaviour())
     world.start_worker()

@@ -9,7 +9,8 @@ from pathlib import Path
 from orchestrator import headers
 from orchestrator.participant import reply_message_id
 from orchestrator.participant._participant import _REPLY_NAMESPACE
-from orchestrator.saga._ids import NAMESPACE, command_message_id, saga_id_for
+from orchestrator.saga import command_message_id, saga_id_for
+from orchestrator.saga._ids import NAMESPACE
 
 PROTOCOL = (Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md").read_text()
 

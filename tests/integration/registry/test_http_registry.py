@@ -227,7 +227,8 @@ def test_basic_auth_is_required_and_the_codec_sends_it(authed_registry: str, uni
         assert caught.value.http_status_code == 401
     status, headers, _ = call(connect(authed_registry), "GET", "/subjects")
     assert (status, headers["WWW-Authenticate"]) == (401, 'Basic realm="schema-registry"')
-    # Today the codec files a refused password under "registry unavailable" (retry later).
+    # A refused password says nothing about the data: the codec retries rather than
+    # dead-letter healthy messages; nothing checks the credentials at start today.
     wrong = external_codec(authed_registry, basic_auth=f"{user}:wrong")
     with pytest.raises(RegistryUnavailableError, match="401"):
         wrong.encode(f"codec-auth-wrong-{unique}", typical_command())
