@@ -132,6 +132,20 @@ def test_order_sagas_with_the_go_inventory_service(go_world: GoWorld) -> None:
     releases = commands(world.events(), compensation=True)
     assert any(r.data["step"] == "reserve_inventory" for r in releases)
     assert sum(world.dead_letter_counts().values()) == 0, world.dead_letter_counts()
+    # The worker's producer (librdkafka) placed each saga's commands; the Go service's replies
+    # land on the same partition number (PROTOCOL.md section 1), so the worker's cache hits.
+    command_partitions = {
+        (r.header(h.SAGA_ID), r.partition)
+        for topic in go_world.topics
+        for r in world.read_topic(topic, expected=count)
+    }
+    go_replies = {
+        (r.header(h.SAGA_ID), r.partition)
+        for r in world.read_topic(go_world.reply_topic, expected=count)
+        if r.header(h.STEP) == "reserve_inventory"
+    }
+    assert len(go_replies) == count
+    assert go_replies <= command_partitions
     print(
         f"\ngo participant: {count} sagas in {elapsed:.1f}s: {dict(outcomes)}",
         flush=True,
