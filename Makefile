@@ -16,7 +16,7 @@ HELM := $(CURDIR)/.devstack/run/bin/helm
 help:
 	@echo "make demo   run the order-fulfilment demo against local Kafka and PostgreSQL"
 	@echo "make test   run every test (unit + integration against real Kafka and PostgreSQL)"
-	@echo "make up     start local PostgreSQL and Kafka (idempotent);  make down  stop them"
+	@echo "make up     start local PostgreSQL, Kafka, the schema registry (idempotent);  make down  stop them"
 	@echo "make lint   ruff + mypy --strict;  make bench  run the benchmarks in load_tests/"
 
 venv: $(STAMP)

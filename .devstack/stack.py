@@ -1,12 +1,14 @@
-"""Bring the local development stack up and down: a real PostgreSQL cluster and a real
-Apache Kafka broker (KRaft, single node), both owned by this checkout.
+"""Bring the local development stack up and down: a real PostgreSQL cluster, a real
+Apache Kafka broker (KRaft, single node) and the schema registry's HTTP server (the built-in
+registry served over Confluent's REST API, `sagactl registry serve`), all owned by this checkout.
 
     python .devstack/stack.py up      # idempotent; reuses servers that already answer
     python .devstack/stack.py down    # stops only what `up` started (pid files)
     python .devstack/stack.py status
     python .devstack/stack.py restart postgres|kafka   # chaos runs
 
-Servers named by SAGA_DATABASE_URL / SAGA_KAFKA_BOOTSTRAP are used as they are when they answer.
+Servers named by SAGA_DATABASE_URL / SAGA_KAFKA_BOOTSTRAP / SAGA_SCHEMA_REGISTRY_URL are used as
+they are when they answer.
 Everything this script creates lives under .devstack/run/ (git-ignored).
 """
 
@@ -22,6 +24,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -44,6 +48,9 @@ KAFKA_CONTROLLER_PORT = 9093
 KAFKA_JVM_OPTS = ["-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:MaxMetaspaceSize=256m"]
 # A cold JVM on a loaded 2-core machine can take half a minute before the broker registers.
 KAFKA_READY_TIMEOUT_S = 120.0
+DEFAULT_SCHEMA_REGISTRY_URL = "http://127.0.0.1:8081"
+# A Python process that imports the codec: a couple of seconds even on a loaded machine.
+REGISTRY_READY_TIMEOUT_S = 30.0
 
 
 class StackError(Exception):
@@ -62,11 +69,14 @@ class Settings:
     kafka_bootstrap: str
     database_url_is_default: bool
     kafka_bootstrap_is_default: bool
+    schema_registry_url: str = DEFAULT_SCHEMA_REGISTRY_URL
+    schema_registry_url_is_default: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
         db = os.environ.get("SAGA_DATABASE_URL") or DEFAULT_DATABASE_URL
         kafka = os.environ.get("SAGA_KAFKA_BOOTSTRAP") or DEFAULT_KAFKA_BOOTSTRAP
+        registry = os.environ.get("SAGA_SCHEMA_REGISTRY_URL") or DEFAULT_SCHEMA_REGISTRY_URL
         return cls(
             database_url=db,
             owner_database_url=os.environ.get("SAGA_OWNER_DATABASE_URL")
@@ -76,6 +86,8 @@ class Settings:
             kafka_bootstrap=kafka,
             database_url_is_default=db == DEFAULT_DATABASE_URL,
             kafka_bootstrap_is_default=kafka == DEFAULT_KAFKA_BOOTSTRAP,
+            schema_registry_url=registry.rstrip("/"),
+            schema_registry_url_is_default=registry.rstrip("/") == DEFAULT_SCHEMA_REGISTRY_URL,
         )
 
 
@@ -505,6 +517,114 @@ def kafka_down() -> str:
     return f"Kafka stopped (pid {pid})"
 
 
+# --------------------------------------------------------------------------- schema registry
+
+
+def registry_answers(url: str, timeout: float = 3.0) -> bool:
+    """True when `url` speaks Confluent's registry API (any answer with its content type: the
+    tables may not be migrated yet, and an authenticating registry answers 401)."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        return False
+    try:
+        with urllib.request.urlopen(f"{url}/config", timeout=timeout) as reply:  # noqa: S310
+            content_type = reply.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as exc:
+        content_type = exc.headers.get("Content-Type", "")
+    except (OSError, ValueError):
+        return False
+    return str(content_type).startswith("application/vnd.schemaregistry")
+
+
+def launch_registry(home: Path, host: str, port: int, database_url: str) -> subprocess.Popen[bytes]:
+    """Start `sagactl registry serve` on host:port over `database_url`'s built-in registry, its
+    log under `home`. Returns at once: the caller waits (`wait_for_registry`) and owns the
+    process (its own session, so it survives `make`)."""
+    home.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, "SAGA_DATABASE_URL": database_url}
+    environment.pop("SAGA_SCHEMA_REGISTRY_URL", None)  # the server is the registry, not a client
+    with (home / "registry.log").open("ab") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "orchestrator.cli",
+                "registry",
+                "serve",
+                "--host",
+                host,
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=environment,
+            cwd=HERE.parent,
+            start_new_session=True,
+        )
+
+
+def registry_up(settings: Settings) -> str:
+    home = RUN / "registry"
+    pid_file = home / "registry.pid"
+    url = settings.schema_registry_url
+    own_pid = read_pid(pid_file)
+    if own_pid is None and registry_answers(url):
+        return f"schema registry answering at {url} (reused)"
+    if own_pid is not None:
+        wait_for_registry(url, own_pid, home / "registry.log")
+        return f"schema registry answering at {url} (pid {own_pid}, reused)"
+    if not settings.schema_registry_url_is_default:
+        raise StackError(
+            f"SAGA_SCHEMA_REGISTRY_URL={url} does not answer; start that registry, or unset "
+            "SAGA_SCHEMA_REGISTRY_URL to let `make up` run a local one"
+        )
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 8081
+    if port_is_open(host, port):
+        raise StackError(
+            f"port {port} is in use by something that is not a schema registry "
+            f"({who_listens(port)}); stop it or set SAGA_SCHEMA_REGISTRY_URL"
+        )
+    process = launch_registry(home, host, port, settings.database_url)
+    pid_file.write_text(f"{process.pid}\n")
+    wait_for_registry(url, process.pid, home / "registry.log")
+    return f"schema registry started on {url} (pid {process.pid}, log in {home})"
+
+
+def wait_for_registry(url: str, pid: int, log_file: Path) -> None:
+    deadline = time.monotonic() + REGISTRY_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            raise StackError(
+                f"the schema registry (pid {pid}) exited during start-up:\n{tail(log_file)}"
+            )
+        if registry_answers(url, timeout=1.0):
+            return
+        time.sleep(0.2)
+    os.killpg(pid, signal.SIGKILL)
+    raise StackError(
+        f"the schema registry did not answer within {REGISTRY_READY_TIMEOUT_S:.0f}s; killed it:"
+        f"\n{tail(log_file)}"
+    )
+
+
+def registry_down() -> str:
+    pid_file = RUN / "registry" / "registry.pid"
+    pid = read_pid(pid_file)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return "schema registry: not started by this checkout"
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return f"schema registry stopped (pid {pid})"
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -515,11 +635,11 @@ def main(argv: Sequence[str]) -> int:
         with stack_lock():
             if command == "up":
                 started = time.monotonic()
-                for line in (postgres_up(settings), kafka_up(settings)):
+                for line in (postgres_up(settings), kafka_up(settings), registry_up(settings)):
                     log(line)
                 log(f"stack ready in {time.monotonic() - started:.1f}s")
             elif command == "down":
-                for line in (kafka_down(), postgres_down()):
+                for line in (registry_down(), kafka_down(), postgres_down()):
                     log(line)
             elif command == "restart":
                 # Chaos runs: stop and start one of our own servers (never a reused one).
@@ -538,6 +658,8 @@ def main(argv: Sequence[str]) -> int:
                 kafka = "up" if kafka_answers(settings.kafka_bootstrap) else "down"
                 print(f"postgres\t{pg}\t{redact(settings.database_url)}")
                 print(f"kafka\t{kafka}\t{settings.kafka_bootstrap}")
+                registry = "up" if registry_answers(settings.schema_registry_url) else "down"
+                print(f"registry\t{registry}\t{settings.schema_registry_url}")
             else:
                 log(f"unknown command {command!r}; use up, down, status or restart")
                 return 2

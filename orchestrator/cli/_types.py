@@ -7,6 +7,7 @@ reading the code.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from datetime import datetime
@@ -24,6 +25,9 @@ SAGA_LIST_STATUSES: Final = (*(status.value for status in SagaStatus), "parked")
 # Kafka's own rule for topic names (kafka.common.internals.Topic): at most 249 characters from
 # this set, and neither "." nor "..".
 _TOPIC_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_HOST_PATTERN: Final = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
 # PostgreSQL truncates identifiers beyond NAMEDATALEN - 1 bytes: a longer role name would name
 # another role than the one typed.
 _MAX_ROLE_BYTES: Final = 63
@@ -66,6 +70,33 @@ class Instant(click.ParamType[datetime]):
         if parsed.tzinfo is None:
             self.fail(f"{value!r} has no UTC offset (add +00:00 or Z)", param, ctx)
         return parsed
+
+
+class HostAddress(click.ParamType[str]):
+    """An address to listen on: an IPv4/IPv6 literal or a host name (RFC 1123 labels)."""
+
+    name = "host"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            if not _HOST_PATTERN.fullmatch(text):
+                self.fail(f"{text!r} is not an IP address or a host name", param, ctx)
+        return text
+
+
+class Credentials(click.ParamType[str]):
+    """USER:PASSWORD. The value is a secret: an error says what is wrong, never what was typed."""
+
+    name = "user:password"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        user, colon, password = str(value).partition(":")
+        if not (user and colon and password) or "\n" in str(value):
+            self.fail("must be USER:PASSWORD, both non-empty, on one line", param, ctx)
+        return str(value)
 
 
 class TopicName(click.ParamType[str]):

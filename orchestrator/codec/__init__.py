@@ -43,6 +43,8 @@ from orchestrator.codec._registry import (
     is_transient_registry_error,
     subject_name,
 )
+from orchestrator.codec._rest import CONTENT_TYPE as REGISTRY_CONTENT_TYPE
+from orchestrator.codec._rest import RegistryHttpServer
 from orchestrator.codec._settings import (
     DEFAULT_MAX_MESSAGE_BYTES,
     CodecSettings,
@@ -53,6 +55,7 @@ from orchestrator.codec._settings import (
 __all__ = [
     "DEFAULT_COMPATIBILITY",
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "REGISTRY_CONTENT_TYPE",
     "Codec",
     "CodecSettings",
     "CompatibilityLevel",
@@ -65,6 +68,7 @@ __all__ = [
     "MessageTooLargeError",
     "PostgresSchemaRegistryClient",
     "Registration",
+    "RegistryHttpServer",
     "RegistrySettings",
     "RegistryUnavailableError",
     "SubjectNameStrategy",

@@ -19,7 +19,16 @@ from types import FrameType
 import click
 
 from orchestrator.cli import sagactl
-from orchestrator.cli._types import Binding, Instant, RoleName, StreamId, Text, TopicName
+from orchestrator.cli._types import (
+    Binding,
+    Credentials,
+    HostAddress,
+    Instant,
+    RoleName,
+    StreamId,
+    Text,
+    TopicName,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -112,6 +121,10 @@ def malformed_values(param: click.Parameter) -> list[str]:
         return ["", "bad topic", "bad!topic", "..", "t" * 250]
     if isinstance(kind, Text):
         return ["", "   ", "two\nlines"]
+    if isinstance(kind, HostAddress):
+        return ["", "bad host", "bad_host", "-leading.dash", "x" * 254]
+    if isinstance(kind, Credentials):
+        return ["", "no-colon", ":password", "user:", "user:two\nlines"]
     if isinstance(kind, RoleName):
         return ["", "r" * 64]
     if isinstance(kind, Binding):
