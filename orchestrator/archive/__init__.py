@@ -36,6 +36,7 @@ from orchestrator.archive._keys import (
     load_public_key,
     private_key_from_env,
 )
+from orchestrator.archive._periodic import PeriodicAnchor
 from orchestrator.archive._postgres import NotEmptyError
 from orchestrator.archive._service import (
     AnchorCheck,
@@ -72,6 +73,7 @@ __all__ = [
     "ImportResult",
     "KeyPairFiles",
     "NotEmptyError",
+    "PeriodicAnchor",
     "SigningKeyError",
     "StoredHead",
     "StreamHead",
