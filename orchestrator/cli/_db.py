@@ -23,8 +23,9 @@ from event_store.migrations import Migration, MigrationError, migrate, pending_m
 from event_store.postgres import PostgresEventStore
 from event_store.projections import RebuildReport, TableChange, rebuild
 from event_store.verify import VerifyReport
-from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail, output_option
-from orchestrator.cli._reach import require_postgres
+from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail, first_line, output_option
+from orchestrator.cli._reach import Needs, requires
+from orchestrator.cli._types import RoleName, StreamId
 from orchestrator.config import Settings
 
 __all__ = ["db"]
@@ -57,7 +58,7 @@ def _run(work: Callable[[], Any]) -> Any:
     except MigrationError as exc:
         _fail(str(exc), EXIT_PROBLEM)
     except psycopg.OperationalError as exc:
-        _fail(f"PostgreSQL is unreachable or failed: {exc}", EXIT_UNREACHABLE)
+        _fail(f"PostgreSQL is unreachable or failed: {first_line(exc)}", EXIT_UNREACHABLE)
 
 
 @click.group(name="db")
@@ -77,11 +78,13 @@ def _migration_row(migration: Migration, state: str) -> dict[str, object]:
 @db.command(name="migrate")
 @click.option(
     "--app-role",
+    type=RoleName(),
     default=None,
     help="Role granted INSERT/SELECT on events [default: the user of SAGA_DATABASE_URL].",
 )
 @click.option("--dry-run", is_flag=True, help="List the pending migrations; apply nothing.")
 @output_option
+@requires(Needs.OWNER_DATABASE)
 def migrate_command(app_role: str | None, dry_run: bool, output: str) -> None:
     """Apply pending schema migrations (idempotent; concurrent runs take turns)."""
     settings = Settings.from_env()
@@ -129,12 +132,18 @@ def _verify_data(report: VerifyReport, stream_id: str | None) -> dict[str, objec
 
 
 @db.command(name="verify")
-@click.option("--stream", "stream_id", default=None, help="Verify this stream only.")
+@click.option(
+    "--stream",
+    "stream_id",
+    type=StreamId("stream id"),
+    default=None,
+    help="Verify this stream only.",
+)
 @output_option
+@requires(Needs.DATABASE)
 def verify_command(stream_id: str | None, output: str) -> None:
     """Recompute the hash chains and name the first broken event of each stream."""
     settings = Settings.from_env()
-    require_postgres(settings.database_url)
 
     def work() -> VerifyReport:
         with PostgresEventStore(settings.database_url, pool_max_size=1, pool_timeout=5) as store:
@@ -178,6 +187,7 @@ def _change_data(change: TableChange) -> dict[str, object]:
 @db.command(name="rebuild")
 @click.option("--dry-run", is_flag=True, help="Compute and compare; change nothing.")
 @output_option
+@requires(Needs.OWNER_DATABASE)
 def rebuild_command(dry_run: bool, output: str) -> None:
     """Recreate the projections (saga_instances, timers) from the events alone."""
     settings = Settings.from_env()

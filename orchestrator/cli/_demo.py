@@ -32,7 +32,8 @@ from confluent_kafka.admin import AdminClient
 
 from event_store.migrations import migrate
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail
-from orchestrator.cli._reach import require_postgres
+from orchestrator.cli._reach import Needs, requires
+from orchestrator.cli._types import FiniteFloatRange
 from orchestrator.cli._waits import TRANSIENT_KAFKA_NAMES, NotReadyError, describe, wait_until
 from orchestrator.codec import RegistryUnavailableError
 from orchestrator.config import Settings
@@ -55,12 +56,12 @@ STARTS_S = 90.0
 
 @click.command()
 @click.option("--orders", default=200, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--credit-failure-rate", default=0.10, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--credit-failure-rate", default=0.10, show_default=True, type=FiniteFloatRange(0, 1))
 @click.option(
-    "--inventory-failure-rate", default=0.05, show_default=True, type=click.FloatRange(0, 1)
+    "--inventory-failure-rate", default=0.05, show_default=True, type=FiniteFloatRange(0, 1)
 )
 @click.option(
-    "--shipping-failure-rate", default=0.05, show_default=True, type=click.FloatRange(0, 1)
+    "--shipping-failure-rate", default=0.05, show_default=True, type=FiniteFloatRange(0, 1)
 )
 @click.option("--seed", default=7, show_default=True, help="Repeatable simulated outcomes.")
 @click.option(
@@ -68,7 +69,7 @@ STARTS_S = 90.0
     "timeout_s",
     default=180.0,
     show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     help="Seconds to wait for the sagas to end.",
 )
 @click.option(
@@ -76,6 +77,9 @@ STARTS_S = 90.0
     is_flag=True,
     help="Do not start the worker and participants (they already run, e.g. under compose).",
 )
+# Settings and databases: waiting for a broker that may be starting for the first time is
+# the demo's own bounded wait.
+@requires(Needs.OWNER_DATABASE, Needs.DATABASE)
 def demo(
     orders: int,
     credit_failure_rate: float,
@@ -87,8 +91,6 @@ def demo(
 ) -> None:
     """Run N orders through the order-fulfilment saga and report how they ended."""
     settings = Settings.from_env()
-    require_postgres(settings.owner_database_url)
-    require_postgres(settings.database_url)
     try:
         _run(
             settings,

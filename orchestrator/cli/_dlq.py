@@ -8,6 +8,8 @@ import click
 from confluent_kafka import KafkaException
 
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, emit, fail, output_option
+from orchestrator.cli._reach import Needs, kafka_reason, requires
+from orchestrator.cli._types import Text, TopicName
 from orchestrator.config import Settings
 from orchestrator.runtime import (
     App,
@@ -37,9 +39,10 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@click.argument("topic")
+@click.argument("topic", type=TopicName())
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
 @output_option
+@requires(Needs.KAFKA)
 def list_(topic: str, limit: int, output: str) -> None:
     """List the dead letters of TOPIC (a `.dlt` topic, or the original topic's name)."""
     dlt = topic if topic.endswith(".dlt") else f"{topic}.dlt"
@@ -48,15 +51,16 @@ def list_(topic: str, limit: int, output: str) -> None:
     except DeadLetterNotFoundError as exc:
         raise fail(str(exc), EXIT_PROBLEM) from None
     except KafkaException as exc:
-        raise fail(f"Kafka unreachable: {exc}", EXIT_UNREACHABLE) from None
+        raise fail(f"Kafka unreachable: {kafka_reason(exc)}", EXIT_UNREACHABLE) from None
     emit([dataclasses.asdict(DeadLetterView.of(r)) for r in records], output, COLUMNS)
 
 
 @dlq.command()
-@click.argument("topic")
+@click.argument("topic", type=TopicName())
 @click.argument("partition", type=click.IntRange(0))
 @click.argument("offset", type=click.IntRange(0))
 @output_option
+@requires(Needs.KAFKA)
 def show(topic: str, partition: int, offset: int, output: str) -> None:
     """Show one dead letter with all its headers."""
     try:
@@ -75,12 +79,15 @@ def show(topic: str, partition: int, offset: int, output: str) -> None:
 
 
 @dlq.command("redrive")
-@click.argument("topic")
+@click.argument("topic", type=TopicName())
 @click.argument("partition", type=click.IntRange(0))
 @click.argument("offset", type=click.IntRange(0))
-@click.option("--actor", required=True, help="Who redrives (recorded in the saga's history).")
+@click.option(
+    "--actor", required=True, type=Text(), help="Who redrives (recorded in the saga's history)."
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; send nothing.")
 @output_option
+@requires(Needs.KAFKA)
 def redrive_(
     topic: str, partition: int, offset: int, actor: str, dry_run: bool, output: str
 ) -> None:

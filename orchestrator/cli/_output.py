@@ -12,6 +12,7 @@ EXIT_OK: Final = 0
 EXIT_PROBLEM: Final = 1  # the operation ran and found something wrong
 EXIT_USAGE: Final = 2
 EXIT_UNREACHABLE: Final = 3  # Kafka, PostgreSQL or the registry did not answer
+EXIT_INTERNAL: Final = 4  # sagactl itself failed: a bug (main() says so in one line)
 
 output_option = click.option(
     "--output",
@@ -35,6 +36,14 @@ def emit(rows: Sequence[Mapping[str, Any]], output: str, columns: Sequence[str])
 
 
 def fail(message: str, code: int) -> click.exceptions.Exit:
-    """One line on stderr, then the exit status of its failure class."""
-    click.echo(f"sagactl: {message}", err=True)
+    """One line on stderr, then the exit status of its failure class. A message quoting a
+    library's multi-line error is joined into that one line."""
+    line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    click.echo(f"sagactl: {line}", err=True)
     return click.exceptions.Exit(code)
+
+
+def first_line(exc: BaseException) -> str:
+    """psycopg's messages carry libpq's hints on further lines; the first says what failed."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -16,11 +16,18 @@ import click
 import psycopg
 from confluent_kafka import KafkaException, Producer
 
-from event_store import STREAM_ID_PATTERN
 from event_store.projections import PostgresProjections
 from orchestrator import headers as h
-from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, emit, fail, output_option
-from orchestrator.cli._reach import require_postgres
+from orchestrator.cli._output import (
+    EXIT_PROBLEM,
+    EXIT_UNREACHABLE,
+    emit,
+    fail,
+    first_line,
+    output_option,
+)
+from orchestrator.cli._reach import Needs, require_kafka, requires
+from orchestrator.cli._types import SAGA_LIST_STATUSES, StreamId, Text
 from orchestrator.config import Settings
 from orchestrator.messages import Message
 from orchestrator.runtime import App
@@ -29,18 +36,8 @@ from orchestrator.runtime._relay import DeliveryTracker, PublishError
 from orchestrator.saga import CancelSaga, ResolveSaga, RetryStep
 from orchestrator.saga.events import event_from_recorded
 
-
-def _saga_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """A malformed id is bad usage, said before anything is read (not a store traceback)."""
-    if not STREAM_ID_PATTERN.fullmatch(value):
-        raise click.BadParameter(
-            f"{value!r} is not a saga id (1-200 characters from A-Z a-z 0-9 . _ : @ -, "
-            "starting with a letter or digit)"
-        )
-    return value
-
-
-_saga_id_argument = click.argument("saga_id", callback=_saga_id)
+# A malformed id is bad usage, said before anything is read (not a store traceback).
+_saga_id_argument = click.argument("saga_id", type=StreamId("saga id"))
 
 
 @click.group()
@@ -49,18 +46,22 @@ def saga() -> None:
 
 
 @saga.command("list")
-@click.option("--status", help="Only instances in this status (e.g. parked, compensation_failed).")
+@click.option(
+    "--status",
+    type=click.Choice(SAGA_LIST_STATUSES),
+    help="Only instances in this status.",
+)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @output_option
+@requires(Needs.DATABASE)
 def list_(status: str | None, limit: int, output: str) -> None:
     """Saga instances, most recently updated first."""
     settings = Settings.from_env()
-    require_postgres(settings.database_url)
     try:
         with PostgresProjections(settings.database_url) as projections:
             rows = projections.saga_instances(status=status, limit=limit)
     except psycopg.OperationalError as exc:
-        raise fail(f"PostgreSQL unreachable: {exc}", EXIT_UNREACHABLE) from None
+        raise fail(f"PostgreSQL unreachable: {first_line(exc)}", EXIT_UNREACHABLE) from None
     emit(
         [
             {
@@ -87,10 +88,10 @@ def list_(status: str | None, limit: int, output: str) -> None:
     help="Replay only the events recorded before this instant (ISO-8601 with offset).",
 )
 @output_option
+@requires(Needs.DATABASE)
 def history(saga_id: str, until: datetime | None, output: str) -> None:
     """The saga's events and the state they replay to (optionally as of --at)."""
     app = App.from_settings(Settings.from_env())
-    require_postgres(app.settings.database_url)
     store = app.event_store()
     try:
         recorded = (
@@ -100,7 +101,7 @@ def history(saga_id: str, until: datetime | None, output: str) -> None:
             raise fail(f"no events for saga {saga_id}", EXIT_PROBLEM)
         instance = app.registry.replay(recorded)
     except psycopg.OperationalError as exc:
-        raise fail(f"PostgreSQL unreachable: {exc}", EXIT_UNREACHABLE) from None
+        raise fail(f"PostgreSQL unreachable: {first_line(exc)}", EXIT_UNREACHABLE) from None
     finally:
         store.close()
     rows = []
@@ -131,7 +132,6 @@ def history(saga_id: str, until: datetime | None, output: str) -> None:
 def _send(saga_id: str, message: Message, dry_run: bool) -> None:
     settings = Settings.from_env()
     app = App.from_settings(settings)
-    require_postgres(settings.database_url)
     store = app.event_store()
     try:
         instance = app.registry.replay(store.read_stream(saga_id))
@@ -143,6 +143,7 @@ def _send(saga_id: str, message: Message, dry_run: bool) -> None:
     if dry_run:
         click.echo(f"would send {message.avro_name} to {topic}: {message.model_dump_json()}")
         return
+    require_kafka(settings.kafka_bootstrap)
     producer = Producer(producer_config(settings, client_id="sagactl-operator"))
     delivery = DeliveryTracker()
     try:
@@ -165,8 +166,12 @@ def _send(saga_id: str, message: Message, dry_run: bool) -> None:
     click.echo(f"sent {message.avro_name} to {topic}")
 
 
-_actor = click.option("--actor", required=True, help="Who acts (recorded in the history).")
-_reason = click.option("--reason", required=True, help="Why (recorded in the history).")
+_actor = click.option(
+    "--actor", required=True, type=Text(), help="Who acts (recorded in the history)."
+)
+_reason = click.option(
+    "--reason", required=True, type=Text(), help="Why (recorded in the history)."
+)
 _dry_run = click.option("--dry-run", is_flag=True, help="Show the command; send nothing.")
 
 
@@ -175,6 +180,7 @@ _dry_run = click.option("--dry-run", is_flag=True, help="Show the command; send 
 @_actor
 @_reason
 @_dry_run
+@requires(Needs.DATABASE)
 def cancel(saga_id: str, actor: str, reason: str, dry_run: bool) -> None:
     """Stop the saga and compensate every step that completed or may have."""
     _send(saga_id, CancelSaga(saga_id=saga_id, actor=actor, reason=reason), dry_run)
@@ -182,10 +188,13 @@ def cancel(saga_id: str, actor: str, reason: str, dry_run: bool) -> None:
 
 @saga.command()
 @_saga_id_argument
-@click.option("--step", "step_name", required=True, help="The failed step to run again.")
+@click.option(
+    "--step", "step_name", required=True, type=Text(), help="The failed step to run again."
+)
 @_actor
 @_reason
 @_dry_run
+@requires(Needs.DATABASE)
 def retry(saga_id: str, step_name: str, actor: str, reason: str, dry_run: bool) -> None:
     """Run a failed step (or compensation) again with a fresh retry budget."""
     _send(saga_id, RetryStep(saga_id=saga_id, step=step_name, actor=actor, reason=reason), dry_run)
@@ -197,6 +206,7 @@ def retry(saga_id: str, step_name: str, actor: str, reason: str, dry_run: bool) 
 @_actor
 @_reason
 @_dry_run
+@requires(Needs.DATABASE)
 def resolve(saga_id: str, outcome: str, actor: str, reason: str, dry_run: bool) -> None:
     """Close a saga settled by hand, with the given outcome."""
     _send(

@@ -18,9 +18,12 @@ from orchestrator.cli._output import (
     EXIT_OK,
     EXIT_PROBLEM,
     EXIT_UNREACHABLE,
+    first_line,
     output_option,
 )
 from orchestrator.cli._output import emit as _emit
+from orchestrator.cli._reach import requires
+from orchestrator.cli._types import Binding
 from orchestrator.codec import (
     DEFAULT_COMPATIBILITY,
     CodecSettings,
@@ -50,7 +53,7 @@ _bind = click.option(
     "--bind",
     "bindings",
     multiple=True,
-    metavar="TOPIC=RECORD",
+    type=Binding(),
     help="Also check RECORD (an Avro full name) under the subject it gets on TOPIC. Repeatable.",
 )
 
@@ -87,14 +90,16 @@ def schemas(ctx: click.Context, schema_dirs: tuple[Path, ...]) -> None:
 @_bind
 @_output
 @click.pass_context
-def check(ctx: click.Context, bindings: tuple[str, ...], output: str) -> None:
+@requires()
+def check(ctx: click.Context, bindings: tuple[tuple[str, str], ...], output: str) -> None:
     """Compare each .avsc with its subjects' registered versions; exit 1 if any is incompatible."""
     files = _schema_files(ctx)
+    checked = _parse_bindings(bindings, files)  # bad usage is exit 2 even with no registry
     plans = _with_registry(
         lambda registry: plan_schemas(
             registry,
             files,
-            bindings=_parse_bindings(bindings, files),
+            bindings=checked,
             strategy=CodecSettings.from_env().subject_name_strategy,
         )
     )
@@ -114,21 +119,23 @@ def check(ctx: click.Context, bindings: tuple[str, ...], output: str) -> None:
     help="Compatibility level given to subjects this command creates.",
 )
 @click.pass_context
+@requires()
 def register(
     ctx: click.Context,
-    bindings: tuple[str, ...],
+    bindings: tuple[tuple[str, str], ...],
     output: str,
     dry_run: bool,
     compatibility: str,
 ) -> None:
     """Register every new or compatible .avsc; register nothing if any is incompatible."""
     files = _schema_files(ctx)
+    checked = _parse_bindings(bindings, files)  # bad usage is exit 2 even with no registry
 
     def run(registry: SchemaRegistryClient) -> tuple[list[SubjectPlan], list[dict[str, Any]]]:
         plans = plan_schemas(
             registry,
             files,
-            bindings=_parse_bindings(bindings, files),
+            bindings=checked,
             strategy=CodecSettings.from_env().subject_name_strategy,
         )
         if dry_run or any(p.status == "incompatible" for p in plans):
@@ -159,6 +166,7 @@ def register(
 
 @schemas.command("list")
 @_output
+@requires()
 def list_(output: str) -> None:
     """The registry's subjects, their versions, latest schema id and compatibility level."""
     summaries = _with_registry(list_subjects)
@@ -183,18 +191,17 @@ def _schema_files(ctx: click.Context) -> list[AvroSchemaFile]:
 
 
 def _parse_bindings(
-    bindings: Sequence[str], files: Sequence[AvroSchemaFile]
+    bindings: Sequence[tuple[str, str]], files: Sequence[AvroSchemaFile]
 ) -> list[tuple[str, str]]:
     """--bind pairs, plus every (topic, record) the sagas in SAGA_SAGAS use: a record is
     checked under the subject it will have even before anything was registered for it."""
     known = {f.full_name for f in files}
     registry = SagaRegistry(load_sagas(Settings.from_env().sagas))
     parsed = [(topic, record) for topic, record in Routes.bindings(registry) if record in known]
-    for binding in bindings:
-        topic, sep, record = binding.partition("=")
-        if not sep or not topic or record not in known:
+    for topic, record in bindings:
+        if record not in known:
             raise click.BadParameter(
-                f"{binding!r}: expected TOPIC=RECORD with RECORD one of the .avsc records",
+                f"'{topic}={record}': RECORD must be one of the .avsc records",
                 param_hint="--bind",
             )
         parsed.append((topic, record))
@@ -222,7 +229,7 @@ def _with_registry(work: Callable[[SchemaRegistryClient], T]) -> T:
 
 def _unreachable(settings: RegistrySettings, exc: BaseException) -> NoReturn:
     where = "the built-in registry (SAGA_DATABASE_URL)" if settings.builtin else settings.url
-    click.echo(f"sagactl: schema registry unreachable at {where}: {exc}", err=True)
+    click.echo(f"sagactl: schema registry unreachable at {where}: {first_line(exc)}", err=True)
     sys.exit(EXIT_UNREACHABLE)
 
 

@@ -8,7 +8,9 @@ import click
 
 from event_store.projections import PostgresProjector
 from orchestrator.cli._gc import tune_gc
+from orchestrator.cli._reach import Needs, requires
 from orchestrator.cli._signals import stop_on_signals
+from orchestrator.cli._types import FiniteFloatRange
 from orchestrator.config import Settings
 from orchestrator.observability import configure_logging, configure_tracing
 from orchestrator.participant import PostgresInbox
@@ -18,6 +20,7 @@ from sagas.order_services import EFFECTS_DDL, SERVICES, Behaviour, order_service
 
 
 @click.command()
+@requires(Needs.DATABASE, Needs.KAFKA)
 def worker() -> None:
     """Run the orchestrator worker until SIGTERM (finishes its batch, commits, exits 0)."""
     settings = Settings.from_env()
@@ -50,6 +53,7 @@ def worker() -> None:
 
 
 @click.command()
+@requires(Needs.DATABASE)
 def projector() -> None:
     """Keep the projections (saga_instances, timers) up to date until SIGTERM.
 
@@ -65,18 +69,29 @@ def projector() -> None:
 
 @click.command()
 @click.argument("services", nargs=-1, required=True, type=click.Choice(SERVICES))
-@click.option("--failure-rate", default=0.0, show_default=True, help="Fraction answered 'no'.")
-@click.option("--silence-rate", default=0.0, show_default=True, help="Fraction never answered.")
+@click.option(
+    "--failure-rate",
+    default=0.0,
+    show_default=True,
+    type=FiniteFloatRange(0, 1),
+    help="Fraction answered 'no'.",
+)
+@click.option(
+    "--silence-rate",
+    default=0.0,
+    show_default=True,
+    type=FiniteFloatRange(0, 1),
+    help="Fraction never answered.",
+)
 @click.option(
     "--seed", default=7, show_default=True, help="Makes the simulated outcomes repeatable."
 )
+# The codec's built-in registry lives in SAGA_DATABASE_URL; the inbox in the participant's.
+@requires(Needs.DATABASE, Needs.PARTICIPANT_DATABASE, Needs.KAFKA)
 def participant(
     services: tuple[str, ...], failure_rate: float, silence_rate: float, seed: int
 ) -> None:
     """Run simulated order services (credit, inventory, shipping) until SIGTERM."""
-    for name, rate in (("--failure-rate", failure_rate), ("--silence-rate", silence_rate)):
-        if not 0.0 <= rate <= 1.0:
-            raise click.BadParameter(f"{rate} is not between 0 and 1", param_hint=name)
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
     app = App.from_settings(settings)

@@ -1,0 +1,118 @@
+"""Parameter types of sagactl: a value that cannot be right is refused while the command line
+is parsed, by click's one-line usage error and exit status 2, before any server is contacted.
+
+Each type names what it accepts in its error, so the operator can correct the line without
+reading the code.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Final
+
+import click
+
+from event_store import STREAM_ID_PATTERN
+from orchestrator.saga import SagaStatus
+
+# What `saga list --status` can match: the saga statuses, and `parked` (a saga waiting on a
+# dead letter is listed as parked whatever its status; see SagaInstance.lifecycle).
+SAGA_LIST_STATUSES: Final = (*(status.value for status in SagaStatus), "parked")
+
+# Kafka's own rule for topic names (kafka.common.internals.Topic): at most 249 characters from
+# this set, and neither "." nor "..".
+_TOPIC_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]{1,249}")
+# PostgreSQL truncates identifiers beyond NAMEDATALEN - 1 bytes: a longer role name would name
+# another role than the one typed.
+_MAX_ROLE_BYTES: Final = 63
+
+
+class StreamId(click.ParamType[str]):
+    """A saga id (an event-store stream id)."""
+
+    name = "id"
+
+    def __init__(self, noun: str) -> None:
+        self.noun = noun
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if isinstance(value, str) and STREAM_ID_PATTERN.fullmatch(value):
+            return value
+        self.fail(
+            f"{value!r} is not a {self.noun} (1-200 characters from A-Z a-z 0-9 . _ : @ -, "
+            "starting with a letter or digit)",
+            param,
+            ctx,
+        )
+
+
+class TopicName(click.ParamType[str]):
+    name = "topic"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if isinstance(value, str) and _TOPIC_PATTERN.fullmatch(value) and value not in {".", ".."}:
+            return value
+        self.fail(
+            f"{value!r} is not a Kafka topic name (1-249 characters from A-Z a-z 0-9 . _ -)",
+            param,
+            ctx,
+        )
+
+
+class Text(click.ParamType[str]):
+    """Free text that is recorded (who acted, why, which step): it must say something."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if isinstance(value, str) and value.strip() and value.isprintable():
+            return value
+        self.fail(f"{value!r} is empty or holds control characters", param, ctx)
+
+
+class RoleName(click.ParamType[str]):
+    name = "role"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if (
+            isinstance(value, str)
+            and value
+            and value.isprintable()
+            and len(value.encode()) <= _MAX_ROLE_BYTES
+        ):
+            return value
+        self.fail(
+            f"{value!r} is not a PostgreSQL role name (1-{_MAX_ROLE_BYTES} bytes, printable)",
+            param,
+            ctx,
+        )
+
+
+class Binding(click.ParamType[tuple[str, str]]):
+    """TOPIC=RECORD; whether RECORD is one of the .avsc records is checked once they are read."""
+
+    name = "TOPIC=RECORD"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, str]:
+        if isinstance(value, tuple):
+            return value  # click converts a default again
+        topic, sep, record = str(value).partition("=")
+        if sep and record and _TOPIC_PATTERN.fullmatch(topic) and topic not in {".", ".."}:
+            return topic, record
+        self.fail(f"{value!r}: expected TOPIC=RECORD with TOPIC a Kafka topic name", param, ctx)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange lets "nan" through (every comparison with NaN is false) and "inf"
+    through an open upper end; neither is a rate, nor a number of seconds."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number: float = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
