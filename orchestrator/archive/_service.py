@@ -21,7 +21,7 @@ from orchestrator.archive._anchor import (
     decode_anchor,
     encode_anchor,
 )
-from orchestrator.archive._check import ExportError, ExportSummary, read_events, verify_export
+from orchestrator.archive._check import ExportSummary, read_events, verify_export
 from orchestrator.archive._format import ExportHeader, timestamp
 from orchestrator.archive._writer import ExportWriter
 
@@ -29,6 +29,7 @@ __all__ = [
     "AnchorCheck",
     "AnchorTarget",
     "ExportSelection",
+    "ImportCheckError",
     "ImportResult",
     "check_anchor",
     "export_store",
@@ -108,6 +109,10 @@ def verify_export_file(path: Path, public_key: Ed25519PublicKey) -> ExportSummar
     return verify_export(_lines(path), public_key)
 
 
+class ImportCheckError(Exception):
+    """The import was written but the store does not hold what the export promised."""
+
+
 @dataclass(frozen=True, slots=True)
 class ImportResult:
     summary: ExportSummary
@@ -130,7 +135,7 @@ def import_export(conninfo: str, path: Path, public_key: Ed25519PublicKey) -> Im
     with psycopg.connect(conninfo) as conn:
         landed = [row.head for row in _postgres.read_snapshot(conn).heads]
     if sorted(landed) != sorted(summary.header.heads):
-        raise ExportError(0, "after the import the store's heads differ from the export's")
+        raise ImportCheckError("after the import the store's heads differ from the export's")
     return ImportResult(summary, imported, report)
 
 
