@@ -12,11 +12,13 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from event_store import NewEvent, canonical_json
 from event_store.postgres import PostgresEventStore
 from event_store.verify import expected_hash
 from orchestrator.archive import (
+    ANCHOR_TOPIC_CONFIG,
     AnchorTarget,
     FindingKind,
     check_anchor,
@@ -147,6 +149,13 @@ def test_db_anchor_and_a_forged_anchor(
     assert done.exit_code == 0, done.stderr
     [row] = json.loads(done.stdout)
     assert (row["streams"], row["events"], row["signer"]) == (1, 1, keys.files.fingerprint)
+    # The topic keeps every anchor for ever and never compacts one away.
+    resource = ConfigResource("topic", anchor_topic)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    configs = admin.describe_configs([resource])[resource].result(30)
+    assert {name: configs[name].value for name in ANCHOR_TOPIC_CONFIG} == ANCHOR_TOPIC_CONFIG
+    assert configs["cleanup.policy"].value == "delete"
+    assert configs["retention.ms"].value == "-1"
 
     # Someone without the key appends an anchor of their own: db verify refuses to trust it.
     done = CliRunner().invoke(
