@@ -73,13 +73,16 @@ def export_store(
     conninfo: str, out: BinaryIO, key: Ed25519PrivateKey, selection: ExportSelection
 ) -> ExportHeader:
     """Write the signed export of `selection`; one REPEATABLE READ snapshot for the header's
-    heads and the events, so the file is one consistent moment of the store."""
+    heads and the events, so the file is one consistent moment of the store. LookupError,
+    before anything is written, for a saga that does not exist."""
     with psycopg.connect(conninfo) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         with conn.transaction():
             snapshot = _postgres.read_snapshot(conn, selection.saga_id)
             chosen = [row for row in snapshot.heads if selection.keeps(row)]
+            if selection.saga_id is not None and not chosen:
+                raise LookupError(f"no saga {selection.saga_id} in the store")
             everything = selection.describe() == {}
             header = ExportHeader(
                 exported_at=timestamp(datetime.now(UTC)),

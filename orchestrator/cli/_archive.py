@@ -149,7 +149,10 @@ def export_command(
     if out.isatty():
         _fail("export: stdout is a terminal; redirect it to a file", EXIT_USAGE)
     selection = ExportSelection(saga_id, stream_type, since, until)
-    header = export_store(settings.database_url, out, key, selection)
+    try:
+        header = export_store(settings.database_url, out, key, selection)
+    except LookupError as exc:
+        _fail(f"export: {exc}", EXIT_PROBLEM)
     click.echo(
         f"exported {header.events} event(s) of {header.streams} stream(s), signed by key "
         f"{fingerprint(key.public_key())}",

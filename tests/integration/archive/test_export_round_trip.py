@@ -176,6 +176,18 @@ def test_import_and_verify_refuse_the_signature_of_another_key(
     assert json.loads(good.stdout)[0]["events"] == 6
 
 
+def test_export_of_an_unknown_saga_is_one_line_and_no_output(
+    fresh_db: ScratchDb, keys: Keys
+) -> None:
+    done = CliRunner().invoke(
+        sagactl,
+        ["export", "--saga", "nope-1", "--key-file", str(keys.files.private)],
+        env={"SAGA_DATABASE_URL": fresh_db.app},
+    )
+    assert (done.exit_code, done.stdout) == (1, "")
+    assert done.stderr == "sagactl: export: no saga nope-1 in the store\n"
+
+
 def test_import_refuses_a_non_empty_store_in_one_line(
     fresh_db: ScratchDb, keys: Keys, tmp_path: Path
 ) -> None:
