@@ -160,9 +160,10 @@ def verify_command(stream_id: str | None, output: str, public_key: Path | None =
 
     report: VerifyReport = _run(work)
     # Anchors pin every stream; a check of one stream leaves them to the check of all.
-    findings = (anchor_findings(settings, public_key) or []) if stream_id is None else []
-    data = {**_verify_data(report, stream_id), "anchor_findings": findings}
-    data["ok"] = report.ok and not findings
+    findings = anchor_findings(settings, public_key) if stream_id is None else None
+    data = _verify_data(report, stream_id)
+    if findings is not None:  # None: no anchor key, anchors not checked (stderr says so)
+        data.update(ok=report.ok and not findings, anchor_findings=findings)
     if output == "json":
         click.echo(json.dumps(data, indent=2))
     else:
