@@ -198,3 +198,33 @@ def test_import_refuses_a_non_empty_store_in_one_line(
     assert stderr == (
         "sagactl: import: the target store holds events; import only into an empty one\n"
     )
+
+
+def test_export_by_type_and_start_window(fresh_db: ScratchDb, keys: Keys, tmp_path: Path) -> None:
+    with PostgresEventStore(fresh_db.app) as store:
+        store.append("o-1", "order", 0, [NewEvent("E", {"n": 1})])
+        store.append("t-1", "trip", 0, [NewEvent("E", {"n": 1})])
+        [middle] = store.read_stream("t-1")
+        store.append("o-2", "order", 0, [NewEvent("E", {"n": 1})])
+        store.append("o-1", "order", 1, [NewEvent("E", {"n": 2})])
+
+    def heads(*options: str) -> dict[str, object]:
+        done = CliRunner().invoke(
+            sagactl,
+            ["export", *options, "--key-file", str(keys.files.private)],
+            env={"SAGA_DATABASE_URL": fresh_db.app},
+        )
+        assert done.exit_code == 0, done.stderr
+        path = tmp_path / "e.jsonl"
+        path.write_bytes(done.stdout_bytes)
+        summary = verify_export_file(path, keys.private.public_key())
+        return {h.stream_id: h.version for h in summary.header.heads}
+
+    assert heads("--type", "order") == {"o-1": 2, "o-2": 1}
+    since = middle.recorded_at.isoformat()
+    # Started at or after t-1's first event: t-1 and o-2 (o-1 started before, whatever it
+    # appended since).
+    assert heads("--since", since) == {"t-1": 1, "o-2": 1}
+    assert heads("--until", since) == {"o-1": 2}
+    assert heads("--type", "order", "--since", since) == {"o-2": 1}
+    assert heads() == {"o-1": 2, "t-1": 1, "o-2": 1}
