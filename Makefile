@@ -43,13 +43,19 @@ demo: up
 $(HELM):
 	GOBIN=$(dir $(HELM)) GOFLAGS=-mod=mod go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-test: up $(HELM)
+# The forensics tests render pages in headless chromium and check mermaid syntax with mermaid.js.
+BROWSER_CHECK := .devstack/run/mermaid/node_modules/mermaid/dist/mermaid.min.js
+
+$(BROWSER_CHECK):
+	bash tests/integration/forensics/install_browser_check.sh
+
+test: up $(HELM) $(BROWSER_CHECK)
 	HELM=$(HELM) $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP) $(HELM)
 	HELM=$(HELM) $(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-integration: up
+integration: up $(BROWSER_CHECK)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -23,6 +23,7 @@ from orchestrator.cli._archive import anchor_command, export_command, import_com
 from orchestrator.cli._db import db
 from orchestrator.cli._demo import demo
 from orchestrator.cli._dlq import dlq
+from orchestrator.cli._forensics import COMMANDS as FORENSICS_COMMANDS
 from orchestrator.cli._output import EXIT_INTERNAL, EXIT_UNREACHABLE, EXIT_USAGE, fail, first_line
 from orchestrator.cli._reach import kafka_reason
 from orchestrator.cli._saga import saga
@@ -52,6 +53,8 @@ def sagactl() -> None:
 
 for command in (db, demo, dlq, saga, participant, projector, schemas, worker):
     sagactl.add_command(command)
+for command in FORENSICS_COMMANDS:
+    saga.add_command(command)
 for command in (export_command, import_command, verify):
     sagactl.add_command(command)
 db.add_command(anchor_command)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from typing import Any, Final
 
 import click
@@ -45,6 +46,26 @@ class StreamId(click.ParamType[str]):
             param,
             ctx,
         )
+
+
+class Instant(click.ParamType[datetime]):
+    """An ISO-8601 instant WITH its UTC offset (``2026-12-01T20:51:03.123456+00:00`` or ``...Z``),
+    as sagactl prints them: without an offset it would mean a different instant on every host."""
+
+    name = "instant"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO-8601 instant", param, ctx)
+        if parsed.tzinfo is None:
+            self.fail(f"{value!r} has no UTC offset (add +00:00 or Z)", param, ctx)
+        return parsed
 
 
 class TopicName(click.ParamType[str]):

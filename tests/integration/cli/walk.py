@@ -19,7 +19,7 @@ from types import FrameType
 import click
 
 from orchestrator.cli import sagactl
-from orchestrator.cli._types import Binding, RoleName, StreamId, Text, TopicName
+from orchestrator.cli._types import Binding, Instant, RoleName, StreamId, Text, TopicName
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -118,7 +118,7 @@ def malformed_values(param: click.Parameter) -> list[str]:
         return ["no-equals-sign", "=Record", "bad topic=Record", "topic="]
     if isinstance(kind, click.Choice):
         return ["bogus", ""]
-    if isinstance(kind, click.DateTime):
+    if isinstance(kind, click.DateTime | Instant):
         # not a date; a date that cannot be; a time without its offset (ambiguous)
         return ["yesterday", "2026-13-45T99:00", "2026-01-01T00:00:00", ""]
     if isinstance(kind, click.IntRange):
@@ -133,6 +133,8 @@ def malformed_values(param: click.Parameter) -> list[str]:
         values = ["/nonexistent/sagactl-walk"] if kind.exists else []
         if not kind.file_okay:
             values.append(str(REPO / "pyproject.toml"))  # a file where a directory is wanted
+        if not kind.dir_okay:
+            values.append(str(REPO))  # a directory where a file is wanted
         if values:
             return values
     raise AssertionError(

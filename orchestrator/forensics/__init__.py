@@ -1,0 +1,40 @@
+"""Forensics over a saga's stream: its timeline (table, Mermaid, self-contained HTML), its
+typed state at any version or instant, and what changed between two points.
+
+Pure code: it takes a stream's recorded events (from any event store) as a ``History``, decoded
+once, and a ``SagaRegistry``, and folds them with the same ``evolve`` as the live worker.
+``sagactl saga show|state|diff`` is its CLI.
+"""
+
+from orchestrator.forensics._history import History, PointError
+from orchestrator.forensics._html import render_html, render_svg
+from orchestrator.forensics._mermaid import render_mermaid
+from orchestrator.forensics._state import (
+    Cause,
+    FieldChange,
+    StateDiff,
+    describe,
+    diff,
+    flatten,
+    state_at,
+)
+from orchestrator.forensics._timeline import Kind, Timeline, TimelineEntry, build_timeline
+
+__all__ = [
+    "Cause",
+    "FieldChange",
+    "History",
+    "Kind",
+    "PointError",
+    "StateDiff",
+    "Timeline",
+    "TimelineEntry",
+    "build_timeline",
+    "describe",
+    "diff",
+    "flatten",
+    "render_html",
+    "render_mermaid",
+    "render_svg",
+    "state_at",
+]
