@@ -60,6 +60,12 @@ class Settings(BaseModel):
     # The demo participants' own database (their inbox and effects). Unset: the owner URL, as
     # configured (a participant creates its own tables), so compose and helm need not repeat it.
     participant_database_url: str = ""
+    # Anchors (orchestrator/archive): the leader writes a signed checkpoint of every stream's
+    # head to `anchor_topic` every `anchor_interval_s` seconds (0: never), signed with the
+    # Ed25519 key in `anchor_signing_key_file` (unset: the leader writes none).
+    anchor_interval_s: int = Field(default=600, ge=0)
+    anchor_topic: str = Field(default="saga.anchors", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    anchor_signing_key_file: str = ""
 
     @field_validator("start_versions", mode="before")
     @classmethod

@@ -19,6 +19,7 @@ import click
 import psycopg
 from confluent_kafka import KafkaException
 
+from orchestrator.cli._archive import anchor_command, export_command, import_command, verify
 from orchestrator.cli._db import db
 from orchestrator.cli._demo import demo
 from orchestrator.cli._dlq import dlq
@@ -55,6 +56,9 @@ for command in (db, demo, dlq, saga, participant, projector, registry, schemas, 
     sagactl.add_command(command)
 for command in FORENSICS_COMMANDS:
     saga.add_command(command)
+for command in (export_command, import_command, verify):
+    sagactl.add_command(command)
+db.add_command(anchor_command)
 
 
 def main() -> None:

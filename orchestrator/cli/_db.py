@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -23,6 +24,7 @@ from event_store.migrations import Migration, MigrationError, migrate, pending_m
 from event_store.postgres import PostgresEventStore
 from event_store.projections import RebuildReport, TableChange, rebuild
 from event_store.verify import VerifyReport
+from orchestrator.cli._archive import FINDING_COLUMNS, anchor_findings
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail, first_line, output_option
 from orchestrator.cli._reach import Needs, requires
 from orchestrator.cli._types import RoleName, StreamId
@@ -139,10 +141,17 @@ def _verify_data(report: VerifyReport, stream_id: str | None) -> dict[str, objec
     default=None,
     help="Verify this stream only.",
 )
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Public key of the anchors: compare the store with the newest one "
+    "[default: derived from $SAGA_ANCHOR_SIGNING_KEY_FILE, else anchors are not checked].",
+)
 @output_option
 @requires(Needs.DATABASE)
-def verify_command(stream_id: str | None, output: str) -> None:
-    """Recompute the hash chains and name the first broken event of each stream."""
+def verify_command(stream_id: str | None, output: str, public_key: Path | None = None) -> None:
+    """Recompute the hash chains and name the first broken event of each stream; then compare
+    every stream's head with the newest anchor (a rewritten tail, a removed stream or event)."""
     settings = Settings.from_env()
 
     def work() -> VerifyReport:
@@ -150,7 +159,11 @@ def verify_command(stream_id: str | None, output: str) -> None:
             return store.verify(stream_id)
 
     report: VerifyReport = _run(work)
+    # Anchors pin every stream; a check of one stream leaves them to the check of all.
+    findings = anchor_findings(settings, public_key) if stream_id is None else None
     data = _verify_data(report, stream_id)
+    if findings is not None:  # None: no anchor key, anchors not checked (stderr says so)
+        data.update(ok=report.ok and not findings, anchor_findings=findings)
     if output == "json":
         click.echo(json.dumps(data, indent=2))
     else:
@@ -165,10 +178,19 @@ def verify_command(stream_id: str | None, output: str) -> None:
                     [(b.stream_id, b.version, b.position, b.reason) for b in report.breaks],
                 )
             )
+        if findings:
+            click.echo(_table(FINDING_COLUMNS, [[f[c] for c in FINDING_COLUMNS] for f in findings]))
     if not report.ok:
         _fail(
             f"hash chain broken in {len(report.breaks)} stream(s); first: "
             f"{report.breaks[0].stream_id} version {report.breaks[0].version}",
+            EXIT_PROBLEM,
+        )
+    if findings:
+        first = findings[0]
+        _fail(
+            f"{len(findings)} finding(s) against the anchor; first: {first['finding']} "
+            f"{first['stream_id']} version {first['version']}",
             EXIT_PROBLEM,
         )
 

@@ -37,6 +37,7 @@ from event_store._model import EventStoreError, InvalidEventError
 from event_store.postgres import PostgresEventStore
 from event_store.subscription import CheckpointStore
 from orchestrator import headers as h
+from orchestrator.archive import PeriodicAnchor
 from orchestrator.codec import Codec, DecodeError, RegistryUnavailableError
 from orchestrator.config import ConfigError, Settings
 from orchestrator.messages import Message
@@ -181,6 +182,8 @@ class Worker:
         self._projector_poll = projector_poll
         self._clock = clock
         self._client_id = client_id
+        # A leader duty; built here so that an unreadable signing key stops start-up (exit 2).
+        self._anchors = PeriodicAnchor.from_settings(settings)
         self.routes = Routes.of(registry)
         self._cache: StateCache[SagaInstance] = StateCache(settings.cache_max_instances)
         self._processor = SagaProcessor(
@@ -732,6 +735,8 @@ class Worker:
                     if time.monotonic() >= next_probe:
                         self._metrics.outbox_backlog.set(probe.backlog())
                         next_probe = time.monotonic() + 1.0
+                    if self._anchors is not None:
+                        self._anchors.poll()  # logs its own failures; never stops the loop
                 except Exception as exc:
                     if not _is_outage(exc):
                         raise

@@ -1,0 +1,202 @@
+"""Offline verification of an export: format, every chain, the header's promises, the signature.
+
+Reads the file once, line by line, keeping per stream only its last event: memory grows with
+the number of streams, not events. The first problem ends the check, named with its line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from event_store import GENESIS_HASH, RecordedEvent
+from event_store.verify import StreamChecker
+from orchestrator.archive._format import (
+    ExportFormatError,
+    ExportHeader,
+    parse_event,
+    parse_header,
+    parse_line,
+    parse_trailer,
+)
+from orchestrator.archive._heads import StreamHead
+from orchestrator.archive._keys import fingerprint, raw_public_key
+from orchestrator.archive._signing import EXPORT_PURPOSE, signature_holds
+
+__all__ = ["ExportError", "ExportSummary", "read_events", "verify_export"]
+
+
+class ExportError(Exception):
+    """The first thing wrong with an export, and the line it is on (1-based; 0: the file)."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        self.line = line
+        self.reason = reason
+        super().__init__(f"line {line}: {reason}" if line else reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSummary:
+    header: ExportHeader
+    streams: int
+    events: int
+    signer: str  # fingerprint of the public key that verified the signature
+
+
+class _Stream:
+    __slots__ = ("checker", "count", "last")
+
+    def __init__(self) -> None:
+        self.checker = StreamChecker()
+        self.last: RecordedEvent | None = None
+        self.count = 0
+
+
+def verify_export(lines: Iterable[bytes], public_key: Ed25519PublicKey) -> ExportSummary:
+    digest = hashlib.sha512()
+    header: ExportHeader | None = None
+    streams: dict[str, _Stream] = {}
+    events = 0
+    last_position = 0
+    number = 0
+    remaining = iter(lines)
+    for number, raw in enumerate(remaining, start=1):
+        try:
+            line = parse_line(raw)
+        except ExportFormatError as exc:
+            raise ExportError(number, str(exc)) from None
+        kind = line.get("kind")
+        if header is None:
+            try:
+                header = parse_header(line)
+            except ExportFormatError as exc:
+                raise ExportError(number, str(exc)) from None
+        elif kind == "event":
+            event = _event(number, line)
+            if event.position <= last_position:
+                raise ExportError(
+                    number,
+                    f"position {event.position} follows position {last_position}: "
+                    "events are out of order",
+                )
+            last_position = event.position
+            _check_event(number, line, event, streams.setdefault(event.stream_id, _Stream()))
+            events += 1
+        elif kind == "signature":
+            # The header's promises first: a removed line is named more precisely by them than
+            # by a signature that no longer matches.
+            _check_promises(number, header, streams, events)
+            signer = _check_signature(number, line, digest.digest(), public_key)
+            _check_nothing_follows(remaining, number)
+            return ExportSummary(header, len(streams), events, signer)
+        else:
+            raise ExportError(number, f"unexpected line kind {kind!r}")
+        digest.update(raw)
+    if header is None:
+        raise ExportError(0, "the file is empty")
+    raise ExportError(
+        number, "no signature trailer: the file was cut short or its last line removed"
+    )
+
+
+def _event(number: int, line: dict[str, Any]) -> RecordedEvent:
+    try:
+        event, _ = parse_event(line)
+    except ExportFormatError as exc:
+        raise ExportError(number, str(exc)) from None
+    return event
+
+
+def _check_event(number: int, line: dict[str, Any], event: RecordedEvent, stream: _Stream) -> None:
+    claimed_previous = line["previous_hash"]
+    previous = GENESIS_HASH if stream.last is None else stream.last.hash
+    stream.checker.feed(event)
+    broken = stream.checker.first_break
+    if broken is not None:
+        raise ExportError(
+            number, f"stream {event.stream_id} version {event.version}: {broken.reason}"
+        )
+    if claimed_previous != previous:
+        raise ExportError(
+            number,
+            f"stream {event.stream_id} version {event.version}: previous_hash is not the hash "
+            "of the stream's previous event",
+        )
+    stream.last = event
+    stream.count += 1
+
+
+def _check_signature(
+    number: int, line: dict[str, Any], digest: bytes, public_key: Ed25519PublicKey
+) -> str:
+    try:
+        signer, signature = parse_trailer(line)
+    except ExportFormatError as exc:
+        raise ExportError(number, str(exc)) from None
+    expected = raw_public_key(public_key)
+    try:
+        claimed = base64.b64decode(signer, validate=True)
+    except binascii.Error:
+        claimed = b""
+    if claimed != expected:
+        named = (
+            fingerprint(Ed25519PublicKey.from_public_bytes(claimed))
+            if len(claimed) == len(expected)
+            else repr(signer[:20])
+        )
+        raise ExportError(
+            number,
+            f"signed by key {named}, not by the given public key {fingerprint(public_key)}",
+        )
+    if not signature_holds(public_key, EXPORT_PURPOSE, digest, signature):
+        raise ExportError(
+            number,
+            "the signature does not match the content: a line before it was changed, "
+            "added or removed",
+        )
+    return fingerprint(public_key)
+
+
+def _check_promises(
+    number: int, header: ExportHeader, streams: dict[str, _Stream], events: int
+) -> None:
+    if (header.streams, header.events) != (len(streams), events):
+        raise ExportError(
+            number,
+            f"the header promises {header.streams} stream(s) and {header.events} event(s); "
+            f"the file holds {len(streams)} and {events}",
+        )
+    promised = {head.stream_id: head for head in header.heads}
+    for stream_id in sorted(promised.keys() | streams.keys()):
+        head = promised.get(stream_id)
+        last = streams[stream_id].last if stream_id in streams else None
+        found = None if last is None else StreamHead(stream_id, last.version, last.hash)
+        if head != found:
+            raise ExportError(
+                number,
+                f"stream {stream_id}: the header's head is {_name(head)}, the file's is "
+                f"{_name(found)}",
+            )
+
+
+def _name(head: StreamHead | None) -> str:
+    return "absent" if head is None else f"version {head.version} hash {head.hash[:12]}"
+
+
+def _check_nothing_follows(remaining: Iterator[bytes], number: int) -> None:
+    for _ in remaining:
+        raise ExportError(number + 1, "lines after the signature trailer are not signed")
+
+
+def read_events(lines: Iterable[bytes]) -> Iterator[RecordedEvent]:
+    """The events of an export already verified, in file order."""
+    for raw in lines:
+        line = parse_line(raw)
+        if line.get("kind") == "event":
+            yield parse_event(line)[0]
