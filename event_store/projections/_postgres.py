@@ -235,12 +235,19 @@ def _compare(before: dict[Any, Any], after: dict[Any, Any]) -> TableChange:
     )
 
 
+def _last_position(conn: sql.Connection) -> int:
+    # The primary key's last entry: one index probe, unlike count(*).
+    row = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
 def rebuild(
     owner_conninfo: str,
     *,
     dry_run: bool = False,
     batch_size: int = 1000,
     horizon_timeout: float = 30.0,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> RebuildReport:
     """Recreate `saga_instances` and `timers` from the events alone (as the owner role, which
     may TRUNCATE). With `dry_run`, report the differences and change nothing.
@@ -249,6 +256,10 @@ def rebuild(
     is readable by the gap-safe read_all; if a long transaction elsewhere on the server holds
     the horizon back longer, the rebuild stops at the horizon (`horizon_reached` is False) and
     the live projector folds the rest later.
+
+    `progress(events_replayed, position, last_position)` is called after each page; the
+    log's highest position when the rebuild began is `last_position` (positions have gaps, so
+    position / last_position is an estimate of the share done).
     """
 
     def instance_key(row: tuple[Any, ...]) -> Any:
@@ -266,9 +277,12 @@ def rebuild(
             conn.execute("TRUNCATE saga_instances, timers")
             replayed = 0
             position = 0
+            last_position = _last_position(conn) if progress is not None else 0
             while events := _project_page(conn, position, batch_size):
                 replayed += len(events)
                 position = events[-1].position
+                if progress is not None:
+                    progress(replayed, position, max(last_position, position))
             # An empty log leaves the checkpoint where the page loop never moved it.
             conn.execute(_MOVE_CHECKPOINT, [position, PROJECTOR_NAME])
             report = RebuildReport(
