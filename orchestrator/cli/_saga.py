@@ -184,7 +184,18 @@ def _page_at(
     found: list[StatusAt] = []
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         after = "" if cursor is None else cursor.stream_id
-        for row in statuses_at(conn, registry, at, after=after, saga_type=saga_type):
+        rows_at = statuses_at(
+            conn,
+            registry,
+            at,
+            after=after,
+            saga_type=saga_type,
+            updated_since=since,
+            updated_until=until,
+            # A page's worth first: an unfiltered first page folds limit + 1 sagas, no more.
+            first_batch=limit + 1,
+        )
+        for row in rows_at:
             if wanted(row):
                 found.append(row)
                 if len(found) > limit:

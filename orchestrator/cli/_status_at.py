@@ -45,19 +45,31 @@ def statuses_at(
     *,
     after: str = "",
     saga_type: str | None = None,
-    batch: int = BATCH_STREAMS,
+    updated_since: datetime | None = None,
+    updated_until: datetime | None = None,
+    first_batch: int = BATCH_STREAMS,
 ) -> Iterator[StatusAt]:
-    """Every saga started at or before `at`, in saga-id order after `after`, as it was at `at`."""
+    """Every saga started at or before `at`, in saga-id order after `after`, as it was at `at`
+    (only those whose last event by then is within `updated_since`/`updated_until`: told from
+    the recorded events, so a saga they exclude is never folded). The first read takes
+    `first_batch` streams (a page's worth), later ones BATCH_STREAMS."""
+    batch = first_batch
     while True:
         stream_ids = streams_started_by(conn, at, after=after, stream_type=saga_type, limit=batch)
         if not stream_ids:
             return
         events = events_until(conn, stream_ids, at)
         for _, stream in itertools.groupby(events, key=lambda event: event.stream_id):
-            yield _fold(registry, _prefix(stream))
+            prefix = _prefix(stream)
+            last = prefix[-1].recorded_at
+            if (updated_since is None or last >= updated_since) and (
+                updated_until is None or last <= updated_until
+            ):
+                yield _fold(registry, prefix)
         if len(stream_ids) < batch:
             return
         after = stream_ids[-1]
+        batch = BATCH_STREAMS
 
 
 def _prefix(stream: Iterator[RecordedEvent]) -> list[RecordedEvent]:
