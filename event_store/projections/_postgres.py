@@ -15,10 +15,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool
 
 from event_store import _pg_sql as sql
@@ -27,13 +28,19 @@ from event_store._retry import RetryPolicy, retrying
 from event_store.projections._fold import ProjectionState, SagaInstance, Timer, timer_keys
 
 __all__ = [
+    "ACTIVE_STATUSES",
     "PROJECTOR_NAME",
+    "InstanceFilter",
     "PostgresProjections",
     "PostgresProjector",
     "RebuildReport",
     "TableChange",
     "due_timers",
+    "events_until",
     "rebuild",
+    "saga_instance_page",
+    "streams_started_by",
+    "stuck_sagas",
 ]
 
 T = TypeVar("T")
@@ -228,12 +235,19 @@ def _compare(before: dict[Any, Any], after: dict[Any, Any]) -> TableChange:
     )
 
 
+def _last_position(conn: sql.Connection) -> int:
+    # The primary key's last entry: one index probe, unlike count(*).
+    row = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
 def rebuild(
     owner_conninfo: str,
     *,
     dry_run: bool = False,
     batch_size: int = 1000,
     horizon_timeout: float = 30.0,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> RebuildReport:
     """Recreate `saga_instances` and `timers` from the events alone (as the owner role, which
     may TRUNCATE). With `dry_run`, report the differences and change nothing.
@@ -242,6 +256,10 @@ def rebuild(
     is readable by the gap-safe read_all; if a long transaction elsewhere on the server holds
     the horizon back longer, the rebuild stops at the horizon (`horizon_reached` is False) and
     the live projector folds the rest later.
+
+    `progress(events_replayed, position, last_position)` is called after each page; the
+    log's highest position when the rebuild began is `last_position` (positions have gaps, so
+    position / last_position is an estimate of the share done).
     """
 
     def instance_key(row: tuple[Any, ...]) -> Any:
@@ -259,9 +277,12 @@ def rebuild(
             conn.execute("TRUNCATE saga_instances, timers")
             replayed = 0
             position = 0
+            last_position = _last_position(conn) if progress is not None else 0
             while events := _project_page(conn, position, batch_size):
                 replayed += len(events)
                 position = events[-1].position
+                if progress is not None:
+                    progress(replayed, position, max(last_position, position))
             # An empty log leaves the checkpoint where the page loop never moved it.
             conn.execute(_MOVE_CHECKPOINT, [position, PROJECTOR_NAME])
             report = RebuildReport(
@@ -289,6 +310,129 @@ def due_timers(conn: psycopg.Connection[Any], now: datetime, limit: int = 100) -
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return [Timer(*row) for row in conn.execute(_DUE_TIMERS, [now, limit]).fetchall()]
+
+
+# The statuses of a saga that is still moving on its own: one with no event for long is stuck.
+# (Parked sagas wait on a dead letter, failed ones on an operator: both are listed elsewhere.)
+# saga_instances_active_idx (migration 051) is partial on exactly these.
+ACTIVE_STATUSES = ("started", "running", "compensating")
+
+_STUCK_SAGAS = f"""
+SELECT {_INSTANCE_COLUMNS} FROM saga_instances
+WHERE status IN ('started', 'running', 'compensating') AND updated_at <= %(cutoff)s
+ORDER BY updated_at, stream_id
+LIMIT %(limit)s
+"""
+
+
+def stuck_sagas(
+    conn: psycopg.Connection[Any], older_than: timedelta, now: datetime, limit: int | None = None
+) -> list[SagaInstance]:
+    """Sagas in an ACTIVE_STATUSES status whose last event is `older_than` or more before
+    `now`, the longest silent first: `current_step` is the step they wait on, `updated_at`
+    when they last moved. Walks saga_instances_active_idx; reads nothing of the log."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if older_than <= timedelta(0):
+        raise ValueError("older_than must be positive")
+    if limit is not None and limit < 1:
+        raise ValueError("limit must be >= 1 (or None for all)")
+    rows = conn.execute(_STUCK_SAGAS, {"cutoff": now - older_than, "limit": limit}).fetchall()
+    return [SagaInstance(*row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceFilter:
+    """Which saga_instances rows a listing shows; None means any."""
+
+    saga_type: str | None = None
+    status: str | None = None
+    updated_since: datetime | None = None  # last event at or after
+    updated_until: datetime | None = None  # last event at or before
+    # Only sagas in an ACTIVE_STATUSES status whose last event is at or before this instant.
+    idle_since: datetime | None = None
+
+
+def saga_instance_page(
+    conn: psycopg.Connection[Any],
+    where: InstanceFilter,
+    *,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[SagaInstance]:
+    """One page of saga_instances, most recently updated first, after the (updated_at,
+    stream_id) of the previous page's last row: a keyset walk along saga_instances_updated_idx
+    (or the status index), so page 1,000 costs what page 1 does; an OFFSET would read and
+    drop every row before it."""
+    clauses: list[pgsql.Composable] = []
+    params: dict[str, Any] = {"limit": limit}
+    if where.saga_type is not None:
+        clauses.append(pgsql.SQL("saga_type = %(saga_type)s"))
+        params["saga_type"] = where.saga_type
+    if where.status is not None:
+        clauses.append(pgsql.SQL("status = %(status)s"))
+        params["status"] = where.status
+    if where.updated_since is not None:
+        clauses.append(pgsql.SQL("updated_at >= %(since)s"))
+        params["since"] = where.updated_since
+    if where.updated_until is not None:
+        clauses.append(pgsql.SQL("updated_at <= %(until)s"))
+        params["until"] = where.updated_until
+    if where.idle_since is not None:
+        clauses.append(
+            pgsql.SQL("status IN ('started', 'running', 'compensating') AND updated_at <= %(idle)s")
+        )
+        params["idle"] = where.idle_since
+    if after is not None:
+        clauses.append(pgsql.SQL("(updated_at, stream_id) < (%(after_at)s, %(after_id)s)"))
+        params["after_at"], params["after_id"] = after
+    condition = pgsql.SQL(" AND ").join(clauses) if clauses else pgsql.SQL("true")
+    query = pgsql.SQL(
+        "SELECT {columns} FROM saga_instances WHERE {condition} "
+        "ORDER BY updated_at DESC, stream_id DESC LIMIT %(limit)s"
+    ).format(columns=pgsql.SQL(_INSTANCE_COLUMNS), condition=condition)
+    return [SagaInstance(*row) for row in conn.execute(query, params).fetchall()]
+
+
+_STREAMS_STARTED_BY = """
+SELECT stream_id FROM events
+WHERE version = 1 AND recorded_at <= %(at)s AND stream_id > %(after)s
+  AND (%(stream_type)s::text IS NULL OR stream_type = %(stream_type)s)
+ORDER BY stream_id
+LIMIT %(limit)s
+"""
+_EVENTS_UNTIL = f"""
+SELECT {sql.EVENT_COLUMNS} FROM events
+WHERE stream_id = ANY(%(stream_ids)s) AND recorded_at <= %(at)s
+ORDER BY stream_id, version
+"""
+
+
+def streams_started_by(
+    conn: psycopg.Connection[Any],
+    at: datetime,
+    *,
+    after: str,
+    stream_type: str | None,
+    limit: int,
+) -> list[str]:
+    """Ids of the streams (of `stream_type`, or any) whose first event was recorded at or before
+    `at`, in id order after `after` ("" from the start): an index-only walk along
+    events_stream_start_idx (migration 051), whatever the size of the log."""
+    if at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
+    params = {"at": at, "after": after, "stream_type": stream_type, "limit": limit}
+    return [row[0] for row in conn.execute(_STREAMS_STARTED_BY, params).fetchall()]
+
+
+def events_until(
+    conn: psycopg.Connection[Any], stream_ids: list[str], at: datetime
+) -> list[RecordedEvent]:
+    """The events of `stream_ids` recorded at or before `at`, by stream then version: one
+    ordered read along events_stream_version_key. A stream's prefix is what it was at `at`;
+    a caller stops a stream at the first missing version (an event after one recorded later)."""
+    rows = conn.execute(_EVENTS_UNTIL, {"stream_ids": stream_ids, "at": at}, binary=True).fetchall()
+    return [sql.recorded_event(row) for row in rows]
 
 
 class PostgresProjections:
@@ -334,6 +478,16 @@ class PostgresProjections:
             return None if row is None else SagaInstance(*row)
 
         return self._query(query)
+
+    def stuck_sagas(
+        self, older_than: timedelta, now: datetime, limit: int | None = None
+    ) -> list[SagaInstance]:
+        return self._query(lambda conn: stuck_sagas(conn, older_than, now, limit))
+
+    def saga_instance_page(
+        self, where: InstanceFilter, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[SagaInstance]:
+        return self._query(lambda conn: saga_instance_page(conn, where, after=after, limit=limit))
 
     def saga_instances(self, *, status: str | None = None, limit: int = 100) -> list[SagaInstance]:
         def query(conn: psycopg.Connection[Any]) -> list[SagaInstance]:

@@ -27,6 +27,7 @@ from orchestrator.cli._forensics import COMMANDS as FORENSICS_COMMANDS
 from orchestrator.cli._output import EXIT_INTERNAL, EXIT_UNREACHABLE, EXIT_USAGE, fail, first_line
 from orchestrator.cli._reach import kafka_reason
 from orchestrator.cli._registry import registry
+from orchestrator.cli._replay import replay_check
 from orchestrator.cli._saga import saga
 from orchestrator.cli._schemas import schemas
 from orchestrator.cli._worker import participant, projector, worker
@@ -52,7 +53,18 @@ def sagactl() -> None:
     """Operate saga-orchestrator: event store, schemas, workers, dead letters, the demo."""
 
 
-for command in (db, demo, dlq, saga, participant, projector, registry, schemas, worker):
+for command in (
+    db,
+    demo,
+    dlq,
+    saga,
+    participant,
+    projector,
+    registry,
+    replay_check,
+    schemas,
+    worker,
+):
     sagactl.add_command(command)
 for command in FORENSICS_COMMANDS:
     saga.add_command(command)

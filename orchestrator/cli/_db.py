@@ -12,6 +12,7 @@ Data goes to stdout (`--output table|json`), diagnostics to stderr. Exit codes f
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,6 +27,7 @@ from event_store.projections import RebuildReport, TableChange, rebuild
 from event_store.verify import VerifyReport
 from orchestrator.cli._archive import FINDING_COLUMNS, anchor_findings
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail, first_line, output_option
+from orchestrator.cli._progress import Progress
 from orchestrator.cli._reach import Needs, requires
 from orchestrator.cli._types import RoleName, StreamId
 from orchestrator.config import Settings
@@ -211,9 +213,19 @@ def _change_data(change: TableChange) -> dict[str, object]:
 @output_option
 @requires(Needs.OWNER_DATABASE)
 def rebuild_command(dry_run: bool, output: str) -> None:
-    """Recreate the projections (saga_instances, timers) from the events alone."""
+    """Recreate the projections (saga_instances, timers) from the events alone.
+
+    Progress goes to stderr: a bar with an estimate on a terminal, a line per tenth done
+    otherwise."""
     settings = Settings.from_env()
-    report: RebuildReport = _run(lambda: rebuild(settings.owner_database_url, dry_run=dry_run))
+    stderr = sys.stderr
+    progress = Progress(stderr, what="rebuild", unit="events", tty=stderr.isatty())
+    try:
+        report: RebuildReport = _run(
+            lambda: rebuild(settings.owner_database_url, dry_run=dry_run, progress=progress)
+        )
+    finally:
+        progress.close()  # end the bar's line before any other output
     tables = {"saga_instances": report.saga_instances, "timers": report.timers}
     _emit(
         output,

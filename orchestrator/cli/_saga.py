@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
 import psycopg
 from confluent_kafka import KafkaException, Producer
 
-from event_store.projections import PostgresProjections
+from event_store.projections import ACTIVE_STATUSES, InstanceFilter, PostgresProjections
 from orchestrator import headers as h
 from orchestrator.cli._output import (
     EXIT_PROBLEM,
@@ -27,7 +27,16 @@ from orchestrator.cli._output import (
     output_option,
 )
 from orchestrator.cli._reach import Needs, require_kafka, requires
-from orchestrator.cli._types import SAGA_LIST_STATUSES, StreamId, Text
+from orchestrator.cli._status_at import UNREGISTERED, StatusAt, statuses_at
+from orchestrator.cli._types import (
+    SAGA_LIST_STATUSES,
+    Cursor,
+    Duration,
+    Instant,
+    PageCursor,
+    StreamId,
+    Text,
+)
 from orchestrator.config import Settings
 from orchestrator.messages import Message
 from orchestrator.runtime import App
@@ -42,24 +51,195 @@ _saga_id_argument = click.argument("saga_id", type=StreamId("saga id"))
 
 @click.group()
 def saga() -> None:
-    """Saga instances: list, show, history (point-in-time replay), cancel, retry, resolve."""
+    """Saga instances: list, stuck, show, history (point-in-time replay), cancel, retry, resolve."""
+
+
+_LIST_COLUMNS = ("saga_id", "type", "status", "step", "business_key", "updated_at")
 
 
 @saga.command("list")
+@click.option("--type", "saga_type", type=Text(), help="Only sagas of this type.")
 @click.option(
     "--status",
     type=click.Choice(SAGA_LIST_STATUSES),
     help="Only instances in this status.",
 )
+@click.option("--since", type=Instant(), help="Only sagas whose last event is at or after this.")
+@click.option("--until", type=Instant(), help="Only sagas whose last event is at or before this.")
+@click.option(
+    "--stuck-for",
+    type=Duration(),
+    help="Only started, running or compensating sagas with no event for this long (10m, 2h).",
+)
+@click.option(
+    "--at",
+    type=Instant(),
+    help="Statuses as they were at this instant, folded from the log (listed by saga id).",
+)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--after", "cursor", type=Cursor(), help="Continue after the page that printed this cursor."
+)
 @output_option
 @requires(Needs.DATABASE)
-def list_(status: str | None, limit: int, output: str) -> None:
-    """Saga instances, most recently updated first."""
+def list_(
+    saga_type: str | None,
+    status: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    stuck_for: timedelta | None,
+    at: datetime | None,
+    limit: int,
+    cursor: PageCursor | None,
+    output: str,
+) -> None:
+    """Saga instances, most recently updated first (by saga id with --at).
+
+    When more rows match than --limit, the last line on stderr is `next page: --after CURSOR`;
+    run the same command with it for the next page."""
+    if since is not None and until is not None and since > until:
+        raise click.UsageError("--since is after --until: no saga can match")
+    if cursor is not None and (cursor.updated_at is None) != (at is not None):
+        raise click.BadParameter(
+            "this cursor comes from a listing "
+            + ("without --at" if at is not None else "with --at"),
+            param_hint="'--after'",
+        )
     settings = Settings.from_env()
     try:
+        if at is None:
+            rows, more = _current_page(
+                settings,
+                InstanceFilter(
+                    saga_type=saga_type,
+                    status=status,
+                    updated_since=since,
+                    updated_until=until,
+                    idle_since=None if stuck_for is None else datetime.now(UTC) - stuck_for,
+                ),
+                cursor,
+                limit,
+            )
+        else:
+            rows, more = _page_at(
+                settings, at, saga_type, status, since, until, stuck_for, cursor, limit
+            )
+    except psycopg.OperationalError as exc:
+        raise fail(f"PostgreSQL unreachable: {first_line(exc)}", EXIT_UNREACHABLE) from None
+    emit(rows, output, _LIST_COLUMNS)
+    if more is not None:
+        click.echo(f"next page: --after {more}", err=True)
+
+
+def _current_page(
+    settings: Settings, where: InstanceFilter, cursor: PageCursor | None, limit: int
+) -> tuple[list[dict[str, object]], PageCursor | None]:
+    after = None
+    if cursor is not None and cursor.updated_at is not None:
+        after = (cursor.updated_at, cursor.stream_id)
+    with PostgresProjections(settings.database_url) as projections:
+        # One row more than shown says whether a next page exists, without counting.
+        found = projections.saga_instance_page(where, after=after, limit=limit + 1)
+    shown = found[:limit]
+    rows: list[dict[str, object]] = [
+        {
+            "saga_id": r.stream_id,
+            "type": r.saga_type,
+            "status": r.status,
+            "step": r.current_step,
+            "business_key": r.business_key,
+            "updated_at": r.updated_at,
+        }
+        for r in shown
+    ]
+    more = PageCursor(shown[-1].stream_id, shown[-1].updated_at) if len(found) > limit else None
+    return rows, more
+
+
+def _page_at(
+    settings: Settings,
+    at: datetime,
+    saga_type: str | None,
+    status: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    stuck_for: timedelta | None,
+    cursor: PageCursor | None,
+    limit: int,
+) -> tuple[list[dict[str, object]], PageCursor | None]:
+    registry = App.from_settings(settings).registry
+    idle_since = None if stuck_for is None else at - stuck_for
+
+    def wanted(row: StatusAt) -> bool:
+        return (
+            (status is None or row.status == status)
+            and (since is None or row.updated_at >= since)
+            and (until is None or row.updated_at <= until)
+            and (
+                idle_since is None
+                or (row.status in ACTIVE_STATUSES and row.updated_at <= idle_since)
+            )
+        )
+
+    found: list[StatusAt] = []
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        after = "" if cursor is None else cursor.stream_id
+        rows_at = statuses_at(
+            conn,
+            registry,
+            at,
+            after=after,
+            saga_type=saga_type,
+            updated_since=since,
+            updated_until=until,
+            # A page's worth first: an unfiltered first page folds limit + 1 sagas, no more.
+            first_batch=limit + 1,
+        )
+        for row in rows_at:
+            if wanted(row):
+                found.append(row)
+                if len(found) > limit:
+                    break
+    shown = found[:limit]
+    rows: list[dict[str, object]] = [
+        {
+            "saga_id": r.saga_id,
+            "type": r.saga_type,
+            "status": r.status,
+            "step": r.step,
+            "business_key": r.business_key,
+            "updated_at": r.updated_at,
+        }
+        for r in shown
+    ]
+    unregistered = sum(1 for r in shown if r.status == UNREGISTERED)
+    if unregistered:
+        click.echo(
+            f"{unregistered} saga(s) of a type or version not in SAGA_SAGAS: status "
+            f"{UNREGISTERED!r}",
+            err=True,
+        )
+    return rows, PageCursor(shown[-1].saga_id) if len(found) > limit else None
+
+
+@saga.command()
+@click.option(
+    "--older-than",
+    required=True,
+    type=Duration(),
+    help="No event for at least this long (30s, 10m, 2h, 1d).",
+)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
+@output_option
+@requires(Needs.DATABASE)
+def stuck(older_than: timedelta, limit: int, output: str) -> None:
+    """Started, running or compensating sagas with no event for --older-than, the longest
+    silent first, with the step each waits on and since when."""
+    settings = Settings.from_env()
+    now = datetime.now(UTC)
+    try:
         with PostgresProjections(settings.database_url) as projections:
-            rows = projections.saga_instances(status=status, limit=limit)
+            found = projections.stuck_sagas(older_than, now, limit + 1)
     except psycopg.OperationalError as exc:
         raise fail(f"PostgreSQL unreachable: {first_line(exc)}", EXIT_UNREACHABLE) from None
     emit(
@@ -68,15 +248,21 @@ def list_(status: str | None, limit: int, output: str) -> None:
                 "saga_id": r.stream_id,
                 "type": r.saga_type,
                 "status": r.status,
-                "step": r.current_step,
-                "business_key": r.business_key,
-                "updated_at": r.updated_at,
+                "waiting_on": r.current_step,
+                "since": r.updated_at,
+                "silent_for": _seconds(now - r.updated_at),
             }
-            for r in rows
+            for r in found[:limit]
         ],
         output,
-        ("saga_id", "type", "status", "step", "business_key", "updated_at"),
+        ("saga_id", "type", "status", "waiting_on", "since", "silent_for"),
     )
+    if len(found) > limit:
+        click.echo(f"more than {limit} stuck sagas; raise --limit to see them all", err=True)
+
+
+def _seconds(duration: timedelta) -> str:
+    return f"{int(duration.total_seconds())}s"
 
 
 @saga.command()

@@ -10,7 +10,8 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import click
@@ -31,6 +32,11 @@ _HOST_PATTERN: Final = re.compile(
 # PostgreSQL truncates identifiers beyond NAMEDATALEN - 1 bytes: a longer role name would name
 # another role than the one typed.
 _MAX_ROLE_BYTES: Final = 63
+# `30s`, `10m`, `2h`, `1d`: a whole number and one unit, as Prometheus and kubectl write them.
+_DURATION_PATTERN: Final = re.compile(r"([0-9]{1,9})([smhd])")
+_DURATION_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Beyond this a duration means nothing to a saga (and timedelta overflows soon after).
+_MAX_DURATION: Final = timedelta(days=36_500)
 
 
 class StreamId(click.ParamType[str]):
@@ -97,6 +103,72 @@ class Credentials(click.ParamType[str]):
         if not (user and colon and password) or "\n" in str(value):
             self.fail("must be USER:PASSWORD, both non-empty, on one line", param, ctx)
         return str(value)
+
+
+class Duration(click.ParamType[timedelta]):
+    """A positive duration: a whole number and a unit, ``30s``, ``10m``, ``2h`` or ``1d``."""
+
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        match = _DURATION_PATTERN.fullmatch(str(value))
+        if match is not None:
+            amount = timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
+            if timedelta(0) < amount <= _MAX_DURATION:
+                return amount
+        self.fail(
+            f"{value!r} is not a duration (a whole number > 0 and a unit s, m, h or d: "
+            "30s, 10m, 2h, 1d; at most 36500d)",
+            param,
+            ctx,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    """Where a page of `saga list` ended: the last row's saga id, and its last update when the
+    listing is ordered by it (without --at)."""
+
+    stream_id: str
+    updated_at: datetime | None = None
+
+    def __str__(self) -> str:
+        if self.updated_at is None:
+            return self.stream_id
+        return f"{self.updated_at.isoformat()},{self.stream_id}"
+
+
+class Cursor(click.ParamType[PageCursor]):
+    """What `saga list` printed after `--after`: ``SAGA_ID`` or ``INSTANT,SAGA_ID``."""
+
+    name = "cursor"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> PageCursor:
+        if isinstance(value, PageCursor):
+            return value
+        text = str(value)
+        instant_text, comma, stream_id = text.rpartition(",")
+        if STREAM_ID_PATTERN.fullmatch(stream_id):
+            if not comma:
+                return PageCursor(stream_id)
+            try:
+                updated_at = datetime.fromisoformat(instant_text)
+            except ValueError:
+                updated_at = None
+            if updated_at is not None and updated_at.tzinfo is not None:
+                return PageCursor(stream_id, updated_at)
+        self.fail(
+            f"{value!r} is not a cursor of `saga list` (pass on the value it printed after "
+            "--after)",
+            param,
+            ctx,
+        )
 
 
 class TopicName(click.ParamType[str]):

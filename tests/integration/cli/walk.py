@@ -22,6 +22,8 @@ from orchestrator.cli import sagactl
 from orchestrator.cli._types import (
     Binding,
     Credentials,
+    Cursor,
+    Duration,
     HostAddress,
     Instant,
     RoleName,
@@ -131,6 +133,12 @@ def malformed_values(param: click.Parameter) -> list[str]:
         return ["no-equals-sign", "=Record", "bad topic=Record", "topic="]
     if isinstance(kind, click.Choice):
         return ["bogus", ""]
+    if isinstance(kind, Duration):
+        # no unit; a unit it does not know; zero; negative; fractional; too long; a space
+        return ["10", "10w", "0s", "-5m", "1.5h", "99999999d", "10 m", ""]
+    if isinstance(kind, Cursor):
+        # not an id; an instant without its offset; no instant before the comma
+        return ["bad!id", "2026-01-01T00:00:00,s-1", ",s-1", "yesterday,s-1", ""]
     if isinstance(kind, click.DateTime | Instant):
         # not a date; a date that cannot be; a time without its offset (ambiguous)
         return ["yesterday", "2026-13-45T99:00", "2026-01-01T00:00:00", ""]
@@ -178,6 +186,8 @@ def valid_value(param: click.Parameter) -> str:
         return str(kind.choices[0])
     if isinstance(kind, click.IntRange):
         return str(kind.min or 0)
+    if isinstance(kind, Duration):
+        return "10m"
     raise AssertionError(f"{param.name}: no valid value known for required {kind!r}; add one")
 
 
