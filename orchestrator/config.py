@@ -43,10 +43,11 @@ class Settings(BaseModel):
     # Young-generation threshold of the garbage collector in the long-running processes, which
     # also freeze their start-up objects (see orchestrator/cli/_gc.py); 0 keeps Python's.
     gc_gen0_threshold: int = Field(default=50_000, ge=0)
-    # The event format new sagas are written in (see orchestrator/saga/events.py). 1 during a
-    # rolling upgrade from a version that knows only format 1, so its workers can still replay
-    # every saga; 2 once none of them is left.
-    event_format: int = Field(default=2, ge=1, le=2)
+    # The event format new sagas are written in (see orchestrator/saga/events.py). During a
+    # rolling upgrade, the newest format the oldest running worker knows (2 from the release
+    # before format 3, 1 from one that knows no formats), so its workers can still replay every
+    # saga; 3 once none of them is left.
+    event_format: int = Field(default=3, ge=1, le=3)
     # Whether `sagactl worker` also keeps the projections (saga_instances, timers) up to date;
     # off when a separate `sagactl projector` runs, which frees the worker's CPU for sagas.
     worker_projector: bool = True

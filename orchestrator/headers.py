@@ -17,12 +17,14 @@ SAGA_TYPE: Final = "saga_type"
 STEP: Final = "saga_step"
 ATTEMPT: Final = "saga_attempt"  # the step attempt a command belongs to; replies echo it
 # Set by the orchestrator on every command; replies need not echo it. The same for every attempt
-# of one intent of one step of one saga (see saga._ids.step_key_for), different for the step's
-# compensation. A participant executes each step key at most once, atomically with its own
-# writes, and answers every later command carrying that key with the reply it recorded,
-# re-addressed to the asking command (its saga_attempt, causation_id = its saga_message_id,
-# saga_message_id = reply_message_id(its saga_message_id)), so the worker takes it as the
-# outcome of the attempt it waits for.
+# of one intent of one step of one saga, different for the step's compensation; a new intent
+# (new key) starts only after a failure reply proved nothing happened, never after timeouts (see
+# saga._ids.step_key_for). Commands of sagas written in event format 1 or 2 carry their
+# saga_message_id here (deduplicated per attempt, as before format 3). A participant executes
+# each step key at most once, atomically with its own writes, and answers every later command
+# carrying that key with the reply it recorded, re-addressed to the asking command (its
+# saga_attempt, causation_id = its saga_message_id, saga_message_id = reply_message_id(its
+# saga_message_id)), so the worker takes it as the outcome of the attempt it waits for.
 STEP_KEY: Final = "saga_step_key"
 # Set by the orchestrator on every command: "execute" or "compensate"; replies need not echo
 # it. A participant that has handled a compensation of (saga_id, saga_step) must not execute

@@ -35,7 +35,8 @@ from orchestrator import headers as h
 from orchestrator.codec import Codec
 from orchestrator.messages import message_class
 from orchestrator.observability import Metrics
-from orchestrator.saga import SagaRegistry, TimerFired, step_key_for, timer_message_id
+from orchestrator.saga import SagaRegistry, TimerFired, timer_message_id
+from orchestrator.saga.events import command_dedupe_key
 
 log = structlog.get_logger(__name__)
 
@@ -83,15 +84,9 @@ def command_headers(event: RecordedEvent) -> list[tuple[str, str | bytes | None]
         (h.REPLY_TOPIC, str(data["reply_topic"])),
         (h.CORRELATION_ID, str(metadata.get("correlation_id") or event.stream_id)),
         (h.CAUSATION_ID, str(metadata.get("causation_id") or "")),
-        # Every attempt of one intent carries one step key (the participant dedupes on it);
-        # only keys of a later intent are written in the event, epoch 1's is derived.
-        (
-            h.STEP_KEY,
-            str(
-                data.get("step_key")
-                or step_key_for(event.stream_id, str(data["step"]), compensation=compensation)
-            ),
-        ),
+        # What the participant dedupes on, as the event says it (one key per intent in format
+        # 3; the per-attempt message id for format-1/2 sagas, as the previous release sent).
+        (h.STEP_KEY, command_dedupe_key(data.get("step_key"), str(data["message_id"]))),
         (h.COMMAND_KIND, h.COMMAND_KIND_COMPENSATE if compensation else h.COMMAND_KIND_EXECUTE),
     ]
     if metadata.get("traceparent"):

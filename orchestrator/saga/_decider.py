@@ -193,14 +193,14 @@ class _Builder:
             topic, timeout = step.topic, step.timeout
         purpose = "compensation_timeout" if compensation else "step_timeout"
         timer = self.timer(purpose, step.name, attempt, timeout)
-        state = self.inst.steps[step.name]
-        epoch = state.comp_epoch if compensation else state.epoch
-        # Epoch 1's key is implied (the relay derives it); only a later intent's is written.
-        step_key = (
-            None
-            if epoch == 1
-            else step_key_for(saga_id, step.name, compensation=compensation, epoch=epoch)
-        )
+        # Format 3 writes the participant's dedupe key into every command. Formats 1 and 2
+        # never do: their histories replay byte for byte, and workers that predate format 3
+        # can read what this one writes (the relay dedupes their commands per attempt).
+        step_key = None
+        if self.inst.event_format >= ev.EVENT_FORMAT_STEP_KEYS:
+            state = self.inst.steps[step.name]
+            epoch = state.comp_epoch if compensation else state.epoch
+            step_key = step_key_for(saga_id, step.name, compensation=compensation, epoch=epoch)
         self.emit(
             ev.CommandIssued(
                 step=step.name,

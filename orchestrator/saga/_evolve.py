@@ -154,10 +154,14 @@ def _changes(definition: SagaDefinition, inst: SagaInstance, e: ev.SagaEvent) ->
             # A refusal is the SDK's answer, not one of the step's failure replies: no hook.
             if e.received is not None and e.received.message_type != CommandRefused.avro_name:
                 state = _hooked(definition, state, step.on_failure, e.received)
+            # A failure reply proves the attempt did nothing: a later attempt (an operator
+            # retry) is a new intent, which the participant must really run. After a timeout
+            # or a refusal the step keeps its intent (it may have run; the tombstone answers).
+            epoch = e.attempt + 1 if e.reason == "rejected" else inst.steps[e.step].epoch
             if inst.steps[e.step].possibly_executed:
-                changes = _completed(inst, e.step, status=StepStatus.FAILED)
+                changes = _completed(inst, e.step, status=StepStatus.FAILED, epoch=epoch)
             else:
-                changes = dict(steps=_step(inst, e.step, status=StepStatus.FAILED))
+                changes = dict(steps=_step(inst, e.step, status=StepStatus.FAILED, epoch=epoch))
             return dict(changes, state=state, failed_step=e.step)
         case ev.StepTimedOut(compensation=False):
             return dict(steps=_step(inst, e.step, possibly_executed=True))
@@ -182,18 +186,18 @@ def _changes(definition: SagaDefinition, inst: SagaInstance, e: ev.SagaEvent) ->
             )
         case ev.StepRetried(compensation=True):
             st = inst.steps[e.step]
-            fresh = st.comp_attempt + 1
+            # A new retry budget, not a new intent: the compensation failed through timeouts
+            # (any of which may have run) unless a rejection already started a new epoch.
             return dict(
                 status=SagaStatus.COMPENSATING,
-                steps=_step(inst, e.step, comp_budget_start=fresh, comp_epoch=fresh),
+                steps=_step(inst, e.step, comp_budget_start=st.comp_attempt + 1),
             )
         case ev.StepRetried():
             st = inst.steps[e.step]
-            fresh = st.attempt + 1
             return dict(
                 status=SagaStatus.RUNNING,
                 failed_step=None,
-                steps=_step(inst, e.step, budget_start=fresh, epoch=fresh),
+                steps=_step(inst, e.step, budget_start=st.attempt + 1),
             )
         case ev.CompensationRejected():
             # Nothing happened at the participant, so the next attempt must really run again:

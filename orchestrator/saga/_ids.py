@@ -60,11 +60,15 @@ def step_key_for(saga_id: str, step: str, *, compensation: bool, epoch: int = 1)
 
     An intent is every attempt that might have the same effect; all of them carry one key.
     Attempts retried after a timeout continue the intent (the first may have run: the retry
-    must be answered with its reply, not run again). A new intent, and so a new key, starts at
-    `epoch` = the attempt number that begins it: an operator RetryStep, or a compensation
-    retried after a rejection (nothing happened, so the next attempt must really run). Epoch 1
-    is the key every recorded history implies without writing it down; later epochs are
-    written into CommandIssued.step_key. Never change either spelling.
+    must be answered with its reply, not run again), and so does an operator RetryStep: a step
+    or compensation usually fails through timeouts, any of which may have run at a slow
+    participant. A new intent, and so a new key, starts only after a failure reply, which
+    proves nothing happened (a step answered with a failure and retried by the operator, a
+    compensation retried after a rejection), at `epoch` = the attempt number that begins it.
+    A refusal (CommandRefused) starts none: the participant's tombstone answers every later
+    execute anyway. Event format 3 writes the key into every CommandIssued.step_key; formats 1
+    and 2 write none (their commands are deduplicated per attempt, on the message id). Never
+    change either spelling.
     """
     kind = "compensate" if compensation else "execute"
     if epoch == 1:

@@ -62,8 +62,9 @@ class StepState:
     comp_attempt: int = 0
     comp_budget_start: int = 1
     # First attempt of the current intent (see _ids.step_key_for): the attempts from here on
-    # share one step key. An operator retry starts a new intent of the step; an operator retry
-    # or a rejection starts a new intent of its compensation.
+    # share one step key. Only a failure reply, which proves nothing happened, starts a new
+    # intent: StepFailed(rejected) for the step, CompensationRejected for its compensation.
+    # Operator retries after timeouts continue the intent (the step may have run).
     epoch: int = 1
     comp_epoch: int = 1
 

@@ -11,10 +11,15 @@ very same events:
 
 - format 1: every attempt's timeout is a ``TimerScheduled`` after its ``CommandIssued``, and a
   ``TimerCancelled`` follows the reply (or abandonment) that ends the attempt;
-- format 2 (current): the timeout travels inside the ``CommandIssued`` (``timer``) and the
-  ending event lists the timers it closes (``cancels_timers``). A three-step saga is written
-  in 8 events instead of 14, with the same information. Retry back-offs, operator
-  resolutions and firings still use the standalone timer events.
+- format 2: the timeout travels inside the ``CommandIssued`` (``timer``) and the ending event
+  lists the timers it closes (``cancels_timers``). A three-step saga is written in 8 events
+  instead of 14, with the same information. Retry back-offs, operator resolutions and firings
+  still use the standalone timer events;
+- format 3 (current): format 2, and every ``CommandIssued`` carries the ``step_key`` the
+  participant deduplicates on (see ``saga._ids.step_key_for``): the event says what the relay
+  sends, so neither the relay nor a reader has to derive it. Formats 1 and 2 never write one
+  (workers of the release before format 3 refuse the unknown field), and their commands are
+  deduplicated per attempt, on the message id (see ``CommandIssued.dedupe_key``).
 """
 
 from __future__ import annotations
@@ -103,8 +108,7 @@ def event_from_recorded(recorded: RecordedEvent) -> SagaEvent:
 
 
 # Fields added after format 1, with the value that means "absent" (left out when written):
-# event format 2's, and CommandIssued.step_key (any format; set only from the second intent of
-# a step on, see saga._ids.step_key_for).
+# event format 2's, and format 3's CommandIssued.step_key.
 _OPTIONAL_FIELDS: dict[str, Any] = {
     "event_format": 1,
     "timer": None,
@@ -112,11 +116,27 @@ _OPTIONAL_FIELDS: dict[str, Any] = {
     "step_key": None,
 }
 
+
+def command_dedupe_key(step_key: str | None, message_id: str) -> str:
+    """The saga_step_key header of a command, from its CommandIssued's fields: the one place
+    that decides it (the relay and the test kit both call it).
+
+    Format 3 writes the step key. A format-1 or format-2 instance has none, and its commands are
+    deduplicated on their message id, per attempt, exactly as by the release before format 3:
+    the sagas in flight during an upgrade keep the behaviour they started with, and an inbox
+    row that release wrote (keyed by message id) still answers a re-published command.
+    """
+    return step_key or message_id
+
+
 # The format new instances are written in (see the module docstring).
 EVENT_FORMAT_EXPLICIT_TIMERS = 1
 EVENT_FORMAT_INLINE_TIMERS = 2
-CURRENT_EVENT_FORMAT = EVENT_FORMAT_INLINE_TIMERS
-EVENT_FORMATS = frozenset({EVENT_FORMAT_EXPLICIT_TIMERS, EVENT_FORMAT_INLINE_TIMERS})
+EVENT_FORMAT_STEP_KEYS = 3
+CURRENT_EVENT_FORMAT = EVENT_FORMAT_STEP_KEYS
+EVENT_FORMATS = frozenset(
+    {EVENT_FORMAT_EXPLICIT_TIMERS, EVENT_FORMAT_INLINE_TIMERS, EVENT_FORMAT_STEP_KEYS}
+)
 
 
 class Timer(BaseModel):
@@ -216,10 +236,14 @@ class CommandIssued(SagaEvent):
     payload: dict[str, Any]
     reply_topic: str
     timer: Timer | None = None  # format 2: the attempt's timeout, scheduled by this event
-    # The participant's dedupe key when it is not the epoch-1 key the relay derives from
-    # (saga, step, kind): written only for a new intent (operator retry, compensation retried
-    # after a rejection), so histories without one replay to the very same bytes.
+    # Format 3: the key the participant deduplicates on (saga._ids.step_key_for), in every
+    # CommandIssued. Formats 1 and 2 never write it.
     step_key: str | None = None
+
+    @property
+    def dedupe_key(self) -> str:
+        """What the relay sends as saga_step_key: see `command_dedupe_key`."""
+        return command_dedupe_key(self.step_key, self.message_id)
 
 
 class StepSucceeded(SagaEvent):

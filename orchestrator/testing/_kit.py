@@ -41,9 +41,17 @@ class SagaTestKit:
     the live instance, so a test that passes here cannot diverge on replay.
     """
 
-    def __init__(self, *sagas: type[Saga], clock: VirtualClock | None = None) -> None:
+    def __init__(
+        self,
+        *sagas: type[Saga],
+        clock: VirtualClock | None = None,
+        event_format: int = events.CURRENT_EVENT_FORMAT,
+    ) -> None:
         self.registry = SagaRegistry(sagas)
         self.clock = clock or VirtualClock()
+        # The format sagas started here are written in (SAGA_EVENT_FORMAT of a worker); sagas
+        # from given() histories keep their own.
+        self.event_format = event_format
         self._runs: dict[str, SagaRun] = {}
         self._next_id = 0
 
@@ -221,7 +229,9 @@ class SagaRun:
 
     def deliver(self, envelope: Envelope) -> Outcome:
         """Deliver an envelope exactly as given: the hook for reordering and duplication."""
-        context = DecisionContext.for_message(self.kit.clock.now(), envelope.message_id)
+        context = DecisionContext.for_message(
+            self.kit.clock.now(), envelope.message_id, event_format=self.kit.event_format
+        )
         decision = decide(self.definition, self._instance, envelope, context)
         self._check_storable(decision.events)
         self.history.extend(decision.events)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from orchestrator.messages import Message
-from orchestrator.saga import Envelope, SagaDefinition, step_key_for
+from orchestrator.saga import Envelope, SagaDefinition
 from orchestrator.saga import events as ev
 
 E = TypeVar("E", bound=ev.SagaEvent)
@@ -23,8 +23,9 @@ class IssuedCommand:
     compensation: bool
     topic: str
     message_id: str  # unique per attempt
-    # What the participant dedupes on: the same for every attempt of the step's current intent
-    # (the relay sends it as the saga_step_key header), another one for its compensation.
+    # What the participant dedupes on, exactly what the relay sends as saga_step_key (both take
+    # it from CommandIssued.dedupe_key): in format 3 the same for every attempt of the step's
+    # current intent, another one for its compensation; in formats 1 and 2 the message id.
     step_key: str
 
     @property
@@ -42,8 +43,7 @@ class IssuedCommand:
             compensation=event.compensation,
             topic=event.topic,
             message_id=event.message_id,
-            step_key=event.step_key
-            or step_key_for(event.key, event.step, compensation=event.compensation),
+            step_key=event.dedupe_key,
         )
 
 

@@ -2,8 +2,9 @@
 
 It writes only files that do not exist yet. Re-recording an existing file after changing a saga
 (or the worker) defeats the replay check, whose whole point is that histories recorded by
-earlier code keep replaying: the files without a format suffix were written in event format 1
-and must stay so. A scenario is recorded again, in the current format, under a new name.
+earlier code keep replaying: the files without a format suffix were written in event format 1,
+those ending in ``_format2`` in format 2, and must stay so. When a new format appears, the
+scenarios are recorded again in it, under a new suffix.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from orchestrator.saga import dump_history, events
 from orchestrator.testing import SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_messages import (
+    CreditRejected,
     CreditReleased,
     CreditReserved,
     InventoryReleased,
     InventoryReserved,
+    InventoryUnavailable,
     PlaceOrder,
     ShipmentRejected,
     ShipmentScheduled,
@@ -33,6 +37,7 @@ from sagas.trip_messages import (
     FlightCancelled,
     HotelUnavailable,
 )
+from tests.histories.sagas import RejectableRelease
 
 HERE = Path(__file__).parent
 
@@ -48,9 +53,9 @@ def _order(order_id: str) -> PlaceOrder:
     )
 
 
-def order_completed() -> list[events.SagaEvent]:
+def order_completed(event_format: int) -> list[events.SagaEvent]:
     """Happy path with a redelivered reply and an inventory timeout retried once."""
-    kit = SagaTestKit(OrderFulfilment)
+    kit = SagaTestKit(OrderFulfilment, event_format=event_format)
     run = kit.start(_order("order-1"))
     run.when(CreditReserved(order_id="order-1", reservation_id="credit-1"))
     run.redeliver()
@@ -61,9 +66,9 @@ def order_completed() -> list[events.SagaEvent]:
     return run.history
 
 
-def order_compensated() -> list[events.SagaEvent]:
+def order_compensated(event_format: int) -> list[events.SagaEvent]:
     """Shipment rejected: inventory then credit released; a late credit reply is ignored."""
-    kit = SagaTestKit(OrderFulfilment)
+    kit = SagaTestKit(OrderFulfilment, event_format=event_format)
     run = kit.start(_order("order-2"))
     credit = run.when(CreditReserved(order_id="order-2", reservation_id="credit-2"))
     run.when(InventoryReserved(order_id="order-2", reservation_id="stock-2"))
@@ -78,9 +83,9 @@ def order_compensated() -> list[events.SagaEvent]:
     return run.history
 
 
-def order_cancelled_while_parked() -> list[events.SagaEvent]:
+def order_cancelled_while_parked(event_format: int) -> list[events.SagaEvent]:
     """A reply is dead-lettered (parked), the operator cancels, the message is redriven."""
-    kit = SagaTestKit(OrderFulfilment)
+    kit = SagaTestKit(OrderFulfilment, event_format=event_format)
     run = kit.start(_order("order-3"))
     run.when(CreditReserved(order_id="order-3", reservation_id="credit-3"))
     run.dead_letter("order_fulfilment.replies", partition=3, offset=1_207, reason="bad bytes")
@@ -97,10 +102,10 @@ def order_cancelled_while_parked() -> list[events.SagaEvent]:
     return run.history
 
 
-def trip_fail_fast() -> list[events.SagaEvent]:
+def trip_fail_fast(event_format: int) -> list[events.SagaEvent]:
     """Hotel unavailable while the flight is booked and the car is in flight: fail fast,
     compensate car and flight; the flight cancellation times out once and is retried."""
-    kit = SagaTestKit(TripBooking)
+    kit = SagaTestKit(TripBooking, event_format=event_format)
     run = kit.start(
         BookTrip(
             trip_id="trip-1",
@@ -119,17 +124,56 @@ def trip_fail_fast() -> list[events.SagaEvent]:
     return run.history
 
 
-SCENARIOS: dict[str, Callable[[], list[events.SagaEvent]]] = {
+def order_retried_after_timeouts(event_format: int) -> list[events.SagaEvent]:
+    """Credit never answers, so the saga fails; the operator retries it, and the release of
+    the (possibly made) reservation times out until the compensation fails; the operator
+    retries that too. Neither retry starts a new intent: their commands keep the step keys."""
+    kit = SagaTestKit(OrderFulfilment, event_format=event_format)
+    run = kit.start(_order("order-4"))
+    run.when(CreditRejected(order_id="order-4", reason="limit"))  # failed: nothing done
+    run.retry("reserve_credit", actor="alice@ops", reason="limit raised")  # a new intent
+    kit.settle()  # no reply ever: timed out, released in vain, compensation failed
+    run.retry("reserve_credit", actor="alice@ops", reason="credit service is back")
+    run.when(CreditReleased(order_id="order-4"))
+    return run.history
+
+
+def order_compensation_rejected(event_format: int) -> list[events.SagaEvent]:
+    """The release of the credit is answered with a failure (nothing released) and retried
+    under a new step key; the retry times out once, then succeeds under that key."""
+    kit = SagaTestKit(RejectableRelease, event_format=event_format)
+    run = kit.start(_order("order-5"))
+    run.when(CreditReserved(order_id="order-5", reservation_id="credit-5"))
+    run.when(ShipmentRejected(order_id="order-5", reason="address not served"))
+    run.when(InventoryUnavailable(order_id="order-5", reason="ledger locked"))  # rejected
+    kit.advance(timedelta(seconds=2))  # back-off: attempt 2, a new intent
+    kit.advance(timedelta(seconds=6))  # attempt 2 times out
+    kit.advance(timedelta(seconds=6))  # back-off: attempt 3, the same intent
+    run.when(CreditReleased(order_id="order-5"))
+    return run.history
+
+
+Scenario = Callable[[int], list[events.SagaEvent]]
+SCENARIOS: dict[str, Scenario] = {
     "order_fulfilment_v1_completed": order_completed,
     "order_fulfilment_v1_compensated": order_compensated,
     "order_fulfilment_v1_cancelled_while_parked": order_cancelled_while_parked,
     "trip_booking_v1_fail_fast": trip_fail_fast,
 }
+# Scenarios of step keys, recorded from event format 3 on.
+STEP_KEY_SCENARIOS: dict[str, Scenario] = {
+    "order_fulfilment_v1_retried_after_timeouts": order_retried_after_timeouts,
+    "rejectable_release_v1_compensation_rejected": order_compensation_rejected,
+}
 # Event format 1 (explicit timer events) under the bare names, recorded before formats
-# existed; the current format under a suffix.
-HISTORIES = {
-    **SCENARIOS,
-    **{f"{name}_format2": record for name, record in SCENARIOS.items()},
+# existed; later formats under a suffix.
+HISTORIES: dict[str, Callable[[], list[events.SagaEvent]]] = {
+    **{name: partial(record, 1) for name, record in SCENARIOS.items()},
+    **{f"{name}_format2": partial(record, 2) for name, record in SCENARIOS.items()},
+    **{
+        f"{name}_format3": partial(record, 3)
+        for name, record in {**SCENARIOS, **STEP_KEY_SCENARIOS}.items()
+    },
 }
 
 

@@ -49,10 +49,11 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 
 def test_the_event_format_is_read_from_the_environment() -> None:
-    assert Settings.from_env({}).event_format == 2
+    assert Settings.from_env({}).event_format == 3
     assert Settings.from_env({"SAGA_EVENT_FORMAT": "1"}).event_format == 1
+    assert Settings.from_env({"SAGA_EVENT_FORMAT": "2"}).event_format == 2
     with pytest.raises(ConfigError, match="SAGA_EVENT_FORMAT"):
-        Settings.from_env({"SAGA_EVENT_FORMAT": "3"})
+        Settings.from_env({"SAGA_EVENT_FORMAT": "4"})
 
 
 def test_start_versions_are_parsed_per_saga_type() -> None:

@@ -200,13 +200,13 @@ def test_history_lists_the_events_and_replays_to_any_earlier_instant(
 ) -> None:
     saga_id = completed_saga(world)
     stored = world.events([saga_id])
-    # Event format 2: timers travel inside CommandIssued and the replies that close them.
+    # Event format 3 (2's timers inside CommandIssued and the replies that close them).
     assert [r.event_type for r in stored] == [
         "SagaStarted",
         *["CommandIssued", "StepSucceeded"] * 3,
         "SagaCompleted",
     ]
-    assert stored[0].data["event_format"] == 2
+    assert stored[0].data["event_format"] == 3
 
     rows, state = history_json(saga_cli, saga_id)
     assert [(r["version"], r["event"]) for r in rows] == [(e.version, e.event_type) for e in stored]

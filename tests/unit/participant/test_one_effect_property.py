@@ -1,11 +1,16 @@
-"""Property: whatever the delays, timeouts and redeliveries, a participant executes each step key
-at most once, and every step it executed that the saga did not keep is compensated.
+"""Property: whatever the delays, timeouts, rejections and redeliveries, a participant makes each
+step's effect at most once, and every effect the saga did not keep is undone.
 
 The saga runs in the SagaTestKit on its virtual clock; its commands go, with the relay's own
-headers, through the real participant SDK (`Participant.handle_batch` over a MemoryInbox), and
-the replies come back with the headers the SDK set (step, attempt, message id). In between, a
-simulated network delays every command, handler and reply at random (often beyond the step
-timeouts, so attempts are retried and steps abandoned) and delivers some of them twice.
+headers, through the real participant SDK (`Participant.handle_batch` over a MemoryInbox,
+sometimes several records in one batch), and the replies come back with the headers the SDK set
+(step, attempt, message id). In between, a simulated network delays every command, handler and
+reply at random (often beyond the step timeouts, so attempts are retried and steps abandoned)
+and delivers some of them twice. Compensations are sometimes rejected (nothing undone), so they
+are retried under new step keys.
+
+The effects are counted per (saga, step) from the handlers' own log, not per step key: a wrong
+key (one per attempt, say) shows up as a second reservation of the same step.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ import heapq
 import itertools
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -26,7 +32,7 @@ from event_store._model import RecordedEvent
 from orchestrator import headers as h
 from orchestrator.codec import Codec
 from orchestrator.config import Settings
-from orchestrator.messages import Message
+from orchestrator.messages import Message, register_schema_dir
 from orchestrator.participant import CommandContext, MemoryInbox, Participant
 from orchestrator.runtime import ConsumedRecord
 from orchestrator.runtime._relay import command_headers
@@ -55,7 +61,25 @@ from sagas.order_messages import (
 ORDER = PlaceOrder(
     order_id="o-1", customer_id="c-1", sku="S", quantity=1, amount_cents=900, address="A"
 )
-DEFINITION = OrderFulfilment.definition
+
+register_schema_dir(Path(__file__).parent / "schemas")
+
+
+class UndoRejected(Message, avro_name="saga.tests.property.UndoRejected"):
+    """A participant's answer that it did not undo anything (yet): the saga retries."""
+
+    order_id: str
+    reason: str
+
+
+class RejectableOrder(OrderFulfilment):
+    """Order fulfilment whose compensations can be answered with UndoRejected."""
+
+    name = "order_fulfilment_rejectable_undo"
+    steps = tuple(replace(s, compensation_failed=(UndoRejected,)) for s in OrderFulfilment.steps)
+
+
+DEFINITION = RejectableOrder.definition
 # service: (command, success, failure, compensation, compensated)
 SERVICES: dict[str, tuple[type[Message], ...]] = {
     "credit": (ReserveCredit, CreditReserved, CreditRejected, ReleaseCredit, CreditReleased),
@@ -92,10 +116,13 @@ class World:
     codec: Codec = field(
         default_factory=lambda: Codec(SchemaRegistryClient.new_client({"url": "mock://prop"}))
     )
-    effects: list[tuple[str, str, str]] = field(default_factory=list)  # service, key, action
+    effects: list[tuple[str, str, str]] = field(default_factory=list)  # saga, step, action
     pending: list[tuple[datetime, int, str, Any]] = field(default_factory=list)
     order: itertools.count[int] = field(default_factory=itertools.count)
     participants: dict[str, Participant] = field(default_factory=dict)
+    # Message ids of the compensation deliveries the undo handler rejects. Drawn before the
+    # batch is handled: a draw inside a handler would run under the SDK's error handling.
+    rejected: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         for step_name, service in SERVICE_OF_STEP.items():
@@ -106,30 +133,32 @@ class World:
             participant = Participant(
                 service, settings=Settings(), codec=self.codec, inbox=MemoryInbox()
             )
-            participant.handles(command, topic=step.topic)(
-                self.forward_handler(service, ok, no, says_no)
-            )
-            participant.handles(undo, topic=step.compensation.topic)(
-                self.undo_handler(service, undone)
-            )
+            participant.handles(command, topic=step.topic)(self.forward_handler(ok, no, says_no))
+            participant.handles(undo, topic=step.compensation.topic)(self.undo_handler(undone))
             self.participants[service] = participant
 
+    def held(self, saga_id: str, step: str) -> int:
+        """Reservations this step holds now, by the handlers' own log."""
+        done = Counter(a for s, t, a in self.effects if (s, t) == (saga_id, step))
+        return done["reserve"] - done["release"]
+
     def forward_handler(
-        self, service: str, ok: type[Message], no: type[Message], says_no: bool
+        self, ok: type[Message], no: type[Message], says_no: bool
     ) -> Callable[[Message, CommandContext], Message]:
         def forward(command: Message, ctx: CommandContext) -> Message:
             if says_no:
                 return no(order_id="o-1", reason="no")
-            self.effects.append((service, intent(ctx), "reserve"))
+            self.effects.append((ctx.saga_id, step_of(ctx), "reserve"))
             return reply_of(ok)
 
         return forward
 
-    def undo_handler(
-        self, service: str, undone: type[Message]
-    ) -> Callable[[Message, CommandContext], Message]:
+    def undo_handler(self, undone: type[Message]) -> Callable[[Message, CommandContext], Message]:
         def undo(command: Message, ctx: CommandContext) -> Message:
-            self.effects.append((service, intent(ctx), "release"))  # nothing to undo is fine
+            if ctx.message_id in self.rejected:
+                return UndoRejected(order_id="o-1", reason="locked")  # nothing undone
+            if self.held(ctx.saga_id, step_of(ctx)) > 0:  # nothing to undo is fine
+                self.effects.append((ctx.saga_id, step_of(ctx), "release"))
             return undone(order_id="o-1")
 
         return undo
@@ -147,9 +176,18 @@ class World:
             if self.data.draw(st.integers(0, 3), label="command redelivered") == 0:
                 self.schedule(now + self.delay("redelivery delay") * 2, "command", record)
 
-    def handle(self, record: ConsumedRecord, now: datetime) -> None:
-        participant = self.participants[SERVICE_OF_STEP[str(record.header(h.STEP))]]
-        replies, failed = participant.handle_batch([(record, *participant.decode(record))])
+    def handle(self, batch: list[ConsumedRecord], now: datetime) -> None:
+        """One handle_batch call of the participant the records are addressed to."""
+        participant = self.participants[service_of(batch[0])]
+        for record in batch:
+            if record.header(h.COMMAND_KIND) == h.COMMAND_KIND_COMPENSATE:
+                if self.data.draw(st.integers(0, 3), label="undo rejected") == 0:
+                    self.rejected.add(str(record.header(h.MESSAGE_ID)))
+                else:
+                    self.rejected.discard(str(record.header(h.MESSAGE_ID)))
+        replies, failed = participant.handle_batch(
+            [(record, *participant.decode(record)) for record in batch]
+        )
         assert failed == []
         for reply in replies:
             self.schedule(now + self.delay("reply delay"), "reply", reply)
@@ -157,12 +195,13 @@ class World:
                 self.schedule(now + self.delay("redelivery delay") * 2, "reply", reply)
 
 
-def intent(ctx: CommandContext) -> str:
-    """The step key the relay put on the command: the truth the SDK's dedup is checked
-    against (not the SDK's own idea of it, `ctx.step_key`)."""
-    key = ctx.record.header(h.STEP_KEY)
-    assert key is not None
-    return key
+def service_of(record: ConsumedRecord) -> str:
+    return SERVICE_OF_STEP[str(record.header(h.STEP))]
+
+
+def step_of(ctx: CommandContext) -> str:
+    assert ctx.step is not None
+    return ctx.step
 
 
 def reply_of(kind: type[Message]) -> Message:
@@ -211,12 +250,25 @@ def header(headers: list[tuple[str, bytes]], name: str) -> str:
     return next(v.decode() for k, v in headers if k == name)
 
 
+def commands_due_with(world: World, first: ConsumedRecord, timers: list[datetime]) -> int:
+    """How many of the next pending messages could go into one batch with `first`: commands
+    to the same participant, due before any timer (so the clock may move on to them)."""
+    count = 0
+    for due, _, kind, item in sorted(world.pending):
+        if kind != "command" or service_of(item) != service_of(first):
+            break
+        if timers and due >= min(timers):
+            break
+        count += 1
+    return count
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
-def test_each_step_key_is_executed_once_and_what_was_not_kept_is_compensated(
+def test_each_step_is_executed_once_and_what_was_not_kept_is_compensated(
     data: st.DataObject,
 ) -> None:
-    kit = SagaTestKit(OrderFulfilment)
+    kit = SagaTestKit(RejectableOrder)
     world = World(data)
     run = kit.start(ORDER)
     world.send_commands(run, list(run.last.commands), kit.clock.now())
@@ -233,7 +285,14 @@ def test_each_step_key_is_executed_once_and_what_was_not_kept_is_compensated(
         due, _, kind, item = heapq.heappop(world.pending)
         kit.advance(max(due - kit.clock.now(), timedelta(0)))  # no timer is due before it
         if kind == "command":
-            world.handle(item, kit.clock.now())
+            # Sometimes the consumer hands the participant several records at once.
+            batch = [item]
+            more = data.draw(st.integers(0, 3), label="batched with it")
+            for _ in range(min(more, commands_due_with(world, item, timers))):
+                due, _, _, record = heapq.heappop(world.pending)
+                kit.advance(max(due - kit.clock.now(), timedelta(0)))  # still before any timer
+                batch.append(record)
+            world.handle(batch, kit.clock.now())
         else:
             message = world.codec.decode(item.topic, item.value, accepted=accepted)
             outcome = run.when(
@@ -252,14 +311,14 @@ def test_each_step_key_is_executed_once_and_what_was_not_kept_is_compensated(
         SagaStatus.FAILED,
         SagaStatus.COMPENSATION_FAILED,
     )
-    per_key = Counter(key for _, key, _ in world.effects)
-    assert all(n == 1 for n in per_key.values()), f"a step key ran twice: {world.effects}"
-    actions = {s: [a for t, _, a in world.effects if t == s] for s in SERVICES}
+    # Per (saga, step), whatever keys the commands carried: one reservation at most.
+    per_step = Counter((saga, step) for saga, step, action in world.effects if action == "reserve")
+    assert all(n == 1 for n in per_step.values()), f"a step ran twice: {world.effects}"
     if run.status is SagaStatus.COMPLETED:
-        assert all(a == ["reserve"] for a in actions.values()), world.effects
+        assert set(per_step) == {(run.saga_id, name) for name in SERVICE_OF_STEP}, world.effects
+        assert all(action == "reserve" for _, _, action in world.effects), world.effects
     elif run.status in (SagaStatus.COMPENSATED, SagaStatus.FAILED):
-        # (compensation_failed stops compensating and waits for an operator.) No reservation
-        # may be left, nor come after the release that was meant to undo it.
-        for service, done in actions.items():
-            if "reserve" in done:
-                assert done[-1] == "release", f"{run.status}: {service} kept {done}"
+        # (compensation_failed stops compensating and waits for an operator.) Every
+        # reservation is released, including one made after the release meant to undo it.
+        for saga, step in per_step:
+            assert world.held(saga, step) == 0, f"{run.status}: {step} kept {world.effects}"

@@ -1,8 +1,8 @@
 """Event formats: an instance is written, for its whole life, in the format it started with.
 
-Format 1 spells every step timeout out as TimerScheduled / TimerCancelled events; format 2
-(the current one) carries the timeout inside CommandIssued and lets the event ending an attempt
-close it. Both must fold into the same instance state.
+Format 1 spells every step timeout out as TimerScheduled / TimerCancelled events; format 2 (and
+3, the current one, which adds the step key) carries the timeout inside CommandIssued and lets
+the event ending an attempt close it. Both must fold into the same instance state.
 """
 
 from __future__ import annotations

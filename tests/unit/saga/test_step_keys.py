@@ -1,13 +1,18 @@
 """Step keys: one per intent of a step (and another for its compensation), pinned, written into
-CommandIssued only from the second intent on; and CommandRefused as a failure of the attempt."""
+every CommandIssued of a format-3 saga and into none of a format-1/2 one (whose commands are
+deduplicated on their message id); a new intent only after a failure reply; and CommandRefused
+as a failure of the attempt."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from event_store._model import RecordedEvent
+from orchestrator import headers as h
+from orchestrator.runtime._relay import command_headers
 from orchestrator.saga import RetryPolicy, SagaStatus, events, step, step_key_for
 from orchestrator.saga._control import CommandRefused
 from orchestrator.saga._ids import NAMESPACE
@@ -74,9 +79,9 @@ def test_every_attempt_after_a_timeout_keeps_the_step_key(run: SagaRun) -> None:
         == first.step_key
         == step_key_for(run.saga_id, "reserve_credit", compensation=False)
     )
+    # Format 3: every command's event says its key (the relay sends what it says).
     issued = run.events_of(events.CommandIssued)
-    assert all(e.step_key is None for e in issued)  # type: ignore[attr-defined]
-    assert all("step_key" not in e.to_new_event().data for e in issued)
+    assert [e.to_new_event().data["step_key"] for e in issued] == [first.step_key] * 2
 
 
 def test_the_compensation_has_a_key_of_its_own(run: SagaRun) -> None:
@@ -90,7 +95,7 @@ def test_the_compensation_has_a_key_of_its_own(run: SagaRun) -> None:
     assert undo.step_key != execute.step_key
 
 
-def test_an_operator_retry_starts_a_new_intent_with_a_written_key(run: SagaRun) -> None:
+def test_an_operator_retry_after_a_failure_reply_starts_a_new_intent(run: SagaRun) -> None:
     first = run.outstanding[0]
     run.when(CreditRejected(order_id="o-9", reason="limit"))
     out = run.retry("reserve_credit")
@@ -109,6 +114,67 @@ def test_an_operator_retry_starts_a_new_intent_with_a_written_key(run: SagaRun) 
     assert (third.attempt, third.step_key) == (3, again.step_key)
     run.when(CreditReserved(order_id="o-9", reservation_id="r"))
     assert run.instance.steps["reserve_credit"].epoch == 2
+
+
+def test_an_operator_retry_after_timeouts_keeps_the_step_key(run: SagaRun) -> None:
+    # Every attempt timed out, any of them may have run at a slow participant: the retried
+    # command must be answered with that execution's reply, not execute again.
+    first = run.outstanding[0]
+    run.kit.settle()  # no reply ever: the step fails, its compensation fails
+    assert run.status is SagaStatus.COMPENSATION_FAILED
+    failed = run.events_of(events.StepFailed)[0]
+    assert failed.reason == "timed_out"  # type: ignore[attr-defined]
+    undo = [c for c in run.commands if c.compensation]
+    assert len({c.step_key for c in undo}) == 1
+    (again,) = run.retry("reserve_credit").commands
+    assert again.compensation
+    assert again.attempt == undo[-1].attempt + 1
+    assert again.step_key == undo[0].step_key
+    assert again.step_key == step_key_for(run.saga_id, "reserve_credit", compensation=True)
+    assert all(c.step_key == first.step_key for c in run.commands if not c.compensation)
+
+
+def test_a_refusal_starts_no_new_intent(run: SagaRun) -> None:
+    first = run.outstanding[0]
+    refused = CommandRefused(saga_id=run.saga_id, step="reserve_credit", reason="compensated")
+    run.when(refused, step="reserve_credit", attempt=1)
+    assert run.status is SagaStatus.FAILED
+    (again,) = run.retry("reserve_credit").commands
+    assert (again.attempt, again.step_key) == (2, first.step_key)
+
+
+@pytest.mark.parametrize("event_format", [1, 2])
+def test_formats_1_and_2_write_no_step_key_and_dedupe_per_attempt(event_format: int) -> None:
+    run = SagaTestKit(OrderFulfilment, event_format=event_format).start(ORDER)
+    run.when(CreditRejected(order_id="o-9", reason="limit"))  # a failure reply, then a retry
+    run.retry("reserve_credit")
+    run.advance(timedelta(seconds=31))
+    run.advance(timedelta(seconds=2))
+    assert run.instance.event_format == event_format
+    issued = run.events_of(events.CommandIssued)
+    assert len(issued) == 3
+    assert all("step_key" not in e.to_new_event().data for e in issued)
+    # What the relay sends for them: the message id, unique per attempt, as before format 3.
+    assert [c.step_key for c in run.commands] == [c.message_id for c in run.commands]
+
+
+def test_the_relay_sends_the_step_key_the_event_carries_or_the_message_id() -> None:
+    def recorded(data: dict[str, object]) -> RecordedEvent:
+        return RecordedEvent(
+            position=1, stream_id=SAGA, stream_type="order_fulfilment", version=1,
+            event_type="CommandIssued", schema_version=1, data=data, metadata={},
+            recorded_at=datetime(2024, 1, 1, tzinfo=UTC), hash="",
+        )  # fmt: skip
+
+    run = SagaTestKit(OrderFulfilment).start(ORDER)
+    (command,) = run.commands
+    (issued,) = run.events_of(events.CommandIssued)
+    data = issued.to_new_event().data
+    sent = dict(command_headers(recorded(data)))
+    assert sent[h.STEP_KEY] == data["step_key"] == command.step_key
+    del data["step_key"]  # as a format-2 saga writes it
+    sent = dict(command_headers(recorded(data)))
+    assert sent[h.STEP_KEY] == data["message_id"] == sent[h.MESSAGE_ID]
 
 
 class RefusableRelease(OrderFulfilment):

@@ -1,0 +1,45 @@
+"""Sagas that exist only for recorded histories: behaviour the example sagas do not have."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from orchestrator.saga import RetryPolicy, Saga, step
+from sagas.order_fulfilment import OrderState
+from sagas.order_messages import (
+    CreditRejected,
+    CreditReleased,
+    CreditReserved,
+    InventoryUnavailable,
+    PlaceOrder,
+    ReleaseCredit,
+    ReserveCredit,
+    ScheduleShipment,
+    ShipmentRejected,
+    ShipmentScheduled,
+)
+
+
+class RejectableRelease(Saga):
+    """Credit, then shipment; the credit's release can be answered with a failure
+    (InventoryUnavailable stands in for one), which retries it after a back-off."""
+
+    name = "rejectable_release"
+    state = OrderState
+    start = PlaceOrder
+    business_key = "order_id"
+
+    steps = (
+        step(
+            "reserve_credit", ReserveCredit, topic="credit.commands",
+            success=CreditReserved, failure=CreditRejected,
+            compensate=ReleaseCredit, compensated=CreditReleased,
+            compensation_failed=InventoryUnavailable, compensation_timeout=timedelta(seconds=5),
+            timeout=timedelta(seconds=30),
+            compensation_retry=RetryPolicy(max_attempts=3, initial_backoff=timedelta(seconds=2)),
+        ),
+        step(
+            "schedule_shipment", ScheduleShipment, topic="shipping.commands",
+            success=ShipmentScheduled, failure=ShipmentRejected, timeout=timedelta(seconds=30),
+        ),
+    )  # fmt: skip
