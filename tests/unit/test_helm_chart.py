@@ -384,7 +384,7 @@ def test_the_chart_sets_every_setting_the_worker_reads(everything: list[Manifest
     missing = wanted - names - {"SAGA_SCHEMA_REGISTRY_URL"}
     assert missing == set()
     config = _one(everything, "ConfigMap")["data"]
-    assert (config["SAGA_EVENT_FORMAT"], config["SAGA_GC_GEN0_THRESHOLD"]) == ("2", "50000")
+    assert (config["SAGA_EVENT_FORMAT"], config["SAGA_GC_GEN0_THRESHOLD"]) == ("3", "50000")
     # Every value the chart renders is one the application accepts.
     env = {k: v for k, v in config.items() if k.startswith("SAGA_")}
     settings = Settings.from_env(env)
