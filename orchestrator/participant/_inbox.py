@@ -127,8 +127,15 @@ CREATE TABLE IF NOT EXISTS {table} (
     reply_headers jsonb,
     handled_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer, message_id)
-)
+) WITH (fillfactor = {fillfactor})
 """
+# Room left in each page for the reply UPDATE of the rows a batch claims there, so that most
+# are HOT updates (same page, no new index entry: the reply columns are not indexed). Measured
+# with load_tests/bench_inbox.py: 80% HOT at 30 (WAL per command -14%), 55% at 50, ~0 at the
+# default 100, where a batch's claims fill the page; the table is no larger, as pruning
+# reclaims the claimed versions. An existing table gets it for its new pages, unless it has a
+# fillfactor of its own.
+_FILLFACTOR: Final = 30
 # Added by the step-key release to the table above (which keeps its name, so a table created
 # by the first release is upgraded in place; constant defaults make both instant).
 _DDL_STEP_KEYS = """
@@ -306,7 +313,9 @@ class PostgresInbox:
             # table, and one fails on pg_type's unique index. Serialise them.
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_DDL_LOCK])
-                conn.execute(sql.SQL(_DDL).format(table=self._table))
+                conn.execute(
+                    sql.SQL(_DDL).format(table=self._table, fillfactor=sql.Literal(_FILLFACTOR))
+                )
                 # ALTER TABLE takes an ACCESS EXCLUSIVE lock even when every column exists:
                 # queued behind another instance's open transaction, it would stall every
                 # inbox transaction behind it. Only a table of the first release needs it.
@@ -317,6 +326,19 @@ class PostgresInbox:
                 ).fetchone()
                 if row is None or row[0] < 2:
                     conn.execute(sql.SQL(_DDL_STEP_KEYS).format(table=self._table))
+                # Setting a fillfactor takes SHARE UPDATE EXCLUSIVE, which does not conflict
+                # with the ROW EXCLUSIVE of running inbox transactions; still, only when unset.
+                row = conn.execute(
+                    "SELECT coalesce(array_to_string(reloptions, ','), '') FROM pg_class "
+                    "WHERE oid = %s::regclass",
+                    [self._table.as_string(conn)],
+                ).fetchone()
+                if row is None or "fillfactor=" not in row[0]:
+                    conn.execute(
+                        sql.SQL("ALTER TABLE {} SET (fillfactor = {})").format(
+                            self._table, sql.Literal(_FILLFACTOR)
+                        )
+                    )
             self._conn = conn
         return self._conn
 

@@ -99,6 +99,7 @@ def test_a_table_of_the_first_release_is_upgraded_in_place_and_its_rows_honoured
             )
         }
     assert {"tombstone", "command_message_id"} <= columns
+    assert "fillfactor=30" in reloptions(db)  # room for the reply updates of its new pages
 
 
 def test_a_first_intent_execute_writes_one_row_and_updates_it_in_place(db: ScratchDb) -> None:
@@ -115,3 +116,15 @@ def test_a_first_intent_execute_writes_one_row_and_updates_it_in_place(db: Scrat
         ).fetchall()
     step_key = step_key_for(SAGA, STEP, compensation=False)
     assert rows == [(step_key, False, reply.message_id, reply.value)]
+    # Pages keep room for that update, so it stays on the page (HOT: no new index entry).
+    assert "fillfactor=30" in reloptions(db)
+
+
+def reloptions(db: ScratchDb) -> list[str]:
+    with psycopg.connect(db.owner, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT coalesce(reloptions, '{}') FROM pg_class "
+            "WHERE oid = 'participant_inbox'::regclass"
+        ).fetchone()
+    assert row is not None
+    return list(row[0])
