@@ -98,15 +98,18 @@ class Service:
             "credit", settings=Settings(), codec=codec, inbox=inbox, handler_attempts=1
         )
         self.failing = False
+        self.silent = False  # the execute handler answers with no reply
 
         @self.participant.handles(ReserveCredit, topic=COMMANDS)
-        def reserve(command: ReserveCredit, ctx: CommandContext) -> Message:
+        def reserve(command: ReserveCredit, ctx: CommandContext) -> Message | None:
             self.entered.set()
             if hold is not None:
                 assert hold.wait(30), "the test never released the held handler"
             if self.failing:
                 raise RuntimeError("credit ledger says no")
             self.executed.append(ctx.message_id)
+            if self.silent:
+                return None
             return CreditReserved(order_id=command.order_id, reservation_id=f"r-{ctx.step_key}")
 
         @self.participant.handles(ReleaseCredit, topic=COMPENSATIONS)
@@ -299,6 +302,40 @@ class InboxContract:
         (again,), _ = service.handle(command_record(1, codec=codec))  # redelivered late
         assert again.value == done.value  # what happened, not a refusal
 
+    def test_a_step_that_answered_nothing_stays_silent_after_its_compensation(
+        self, service: Service, codec: Codec
+    ) -> None:
+        service.silent = True
+        assert service.handle(command_record(1, codec=codec)) == ([], [])
+        service.handle(command_record(1, codec=codec, compensation=True))
+        # Handled before its compensation: a redelivery is a repeat (no reply), not a refusal.
+        assert service.handle(command_record(2, codec=codec)) == ([], [])
+        assert len(service.executed) == len(service.compensated) == 1
+
+    def test_a_command_and_its_compensation_in_one_batch_refuse_the_command(
+        self, service: Service, codec: Codec
+    ) -> None:
+        late = command_record(1, codec=codec)
+        undo = command_record(1, codec=codec, compensation=True, offset=1)
+        (refusal, released), _ = service.handle(late, undo)
+        assert service.executed == []
+        assert len(service.compensated) == 1
+        assert isinstance(service.decode_reply(refusal), CommandRefused)
+        assert isinstance(service.decode_reply(released), CreditReleased)
+
+    def test_a_new_intent_after_the_compensation_is_refused_too(
+        self, service: Service, codec: Codec
+    ) -> None:
+        service.handle(command_record(1, codec=codec, compensation=True))
+        retried = step_key_for(SAGA, STEP, compensation=False, epoch=2)
+        (refusal,), _ = service.handle(command_record(2, codec=codec, step_key=retried))
+        assert service.executed == []
+        assert isinstance(service.decode_reply(refusal), CommandRefused)
+        # ...and the first intent, redelivered after both, is refused as well.
+        (first,), _ = service.handle(command_record(1, codec=codec))
+        assert service.executed == []
+        assert isinstance(service.decode_reply(first), CommandRefused)
+
     # --- two transactions at once --------------------------------------------------------------
 
     def _race(
@@ -355,6 +392,31 @@ class InboxContract:
     def test_a_command_racing_its_compensation_waits_then_is_refused(self, codec: Codec) -> None:
         undo = command_record(1, codec=codec, compensation=True)
         late = command_record(1, codec=codec)
+        held, other, replies = self._race(codec, undo, late)
+        assert len(held.compensated) == 1
+        assert other.executed == []
+        (reply,) = replies
+        assert isinstance(other.decode_reply(reply), CommandRefused)
+
+    def test_a_compensation_racing_its_command_waits_then_undoes_it(self, codec: Codec) -> None:
+        command = command_record(1, codec=codec)
+        undo = command_record(1, codec=codec, compensation=True)
+        held, other, replies = self._race(codec, command, undo)
+        assert len(held.executed) == 1
+        assert len(other.compensated) == 1
+        (reply,) = replies
+        assert isinstance(other.decode_reply(reply), CreditReleased)
+        # The command, redelivered, is answered with what it did, not refused.
+        (again,), _ = other.handle(command_record(2, codec=codec))
+        assert isinstance(other.decode_reply(again), CreditReserved)
+        assert other.executed == []
+
+    def test_an_epoch_two_command_racing_the_compensation_waits_then_is_refused(
+        self, codec: Codec
+    ) -> None:
+        undo = command_record(1, codec=codec, compensation=True)
+        retried = step_key_for(SAGA, STEP, compensation=False, epoch=2)
+        late = command_record(2, codec=codec, step_key=retried)
         held, other, replies = self._race(codec, undo, late)
         assert len(held.compensated) == 1
         assert other.executed == []

@@ -13,8 +13,9 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from orchestrator import headers as h
 from orchestrator.codec import Codec
 from orchestrator.participant import Inbox, PostgresInbox
+from orchestrator.saga import step_key_for
 from tests.conftest import PgUrls
-from tests.inbox_contract import InboxContract, Service, command_record
+from tests.inbox_contract import SAGA, STEP, InboxContract, Service, command_record
 from tests.integration.event_store.conftest import ScratchDb, scratch_database
 
 # The table exactly as the release before step keys created it.
@@ -98,3 +99,32 @@ def test_a_table_of_the_first_release_is_upgraded_in_place_and_its_rows_honoured
             )
         }
     assert {"tombstone", "command_message_id"} <= columns
+    assert "fillfactor=30" in reloptions(db)  # room for the reply updates of its new pages
+
+
+def test_a_first_intent_execute_writes_one_row_and_updates_it_in_place(db: ScratchDb) -> None:
+    """The common command's cost: one row claims, guards and, updated, records the reply."""
+    codec = Codec(SchemaRegistryClient.new_client({"url": "mock://inbox-one-row"}))
+    inbox = PostgresInbox(db.owner, consumer="credit")
+    try:
+        (reply,), _ = Service(inbox, codec).handle(command_record(1, codec=codec))
+    finally:
+        inbox.close()
+    with psycopg.connect(db.owner, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT message_id, tombstone, command_message_id, reply_value FROM participant_inbox"
+        ).fetchall()
+    step_key = step_key_for(SAGA, STEP, compensation=False)
+    assert rows == [(step_key, False, reply.message_id, reply.value)]
+    # Pages keep room for that update, so it stays on the page (HOT: no new index entry).
+    assert "fillfactor=30" in reloptions(db)
+
+
+def reloptions(db: ScratchDb) -> list[str]:
+    with psycopg.connect(db.owner, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT coalesce(reloptions, '{}') FROM pg_class "
+            "WHERE oid = 'participant_inbox'::regclass"
+        ).fetchone()
+    assert row is not None
+    return list(row[0])
