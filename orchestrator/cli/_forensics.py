@@ -37,6 +37,7 @@ from orchestrator.cli._saga import _saga_id_argument
 from orchestrator.cli._types import Instant
 from orchestrator.config import Settings
 from orchestrator.forensics import (
+    TIMELINE_COLUMNS,
     History,
     PointError,
     build_timeline,
@@ -49,20 +50,6 @@ from orchestrator.forensics import (
 )
 from orchestrator.runtime import load_sagas
 from orchestrator.saga import RegistryError, ReplayError, SagaRegistry
-
-SHOW_COLUMNS = (
-    "version",
-    "position",
-    "recorded_at",
-    "event",
-    "step",
-    "attempt",
-    "message_type",
-    "message_id",
-    "trace_id",
-    "actor",
-    "detail",
-)
 
 
 def _history(saga_id: str) -> tuple[SagaRegistry, list[RecordedEvent]]:
@@ -211,7 +198,7 @@ def show_text(recorded: Sequence[RecordedEvent], fmt: str, output: str) -> str:
     if output == "table":
         for row, entry in zip(rows, timeline.entries, strict=True):
             row["message_type"] = entry.short_type
-    return _captured(lambda: emit(rows, output, SHOW_COLUMNS))
+    return _captured(lambda: emit(rows, output, TIMELINE_COLUMNS))
 
 
 def state_text(

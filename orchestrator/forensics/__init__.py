@@ -18,9 +18,16 @@ from orchestrator.forensics._state import (
     flatten,
     state_at,
 )
-from orchestrator.forensics._timeline import Kind, Timeline, TimelineEntry, build_timeline
+from orchestrator.forensics._timeline import (
+    TIMELINE_COLUMNS,
+    Kind,
+    Timeline,
+    TimelineEntry,
+    build_timeline,
+)
 
 __all__ = [
+    "TIMELINE_COLUMNS",
     "Cause",
     "FieldChange",
     "History",

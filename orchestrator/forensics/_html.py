@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Final
 
-from orchestrator.forensics._timeline import Kind, Timeline, TimelineEntry
+from orchestrator.forensics._timeline import TIMELINE_COLUMNS, Kind, Timeline, TimelineEntry
 
 COLOURS: Final[dict[Kind, str]] = {
     Kind.START: "#455a64",
@@ -50,20 +50,7 @@ HEADER_H: Final = 26
 MIN_WIDTH: Final = 1000  # room for the legend with a single participant
 FONT: Final = "font-family:DejaVu Sans,Arial,Helvetica,sans-serif"
 
-TABLE_COLUMNS: Final = (
-    "version",
-    "position",
-    "recorded_at",
-    "event",
-    "step",
-    "attempt",
-    "message_type",
-    "message_id",
-    "trace_id",
-    "actor",
-    "participant",
-    "detail",
-)
+TABLE_COLUMNS: Final = (*TIMELINE_COLUMNS[:-1], "participant", TIMELINE_COLUMNS[-1])
 
 
 def render_html(timeline: Timeline) -> str:

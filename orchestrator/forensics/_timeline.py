@@ -10,11 +10,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from event_store import RecordedEvent
 from orchestrator.forensics._history import History
 from orchestrator.saga import events as ev
+
+# The columns of a timeline row, in the order every rendering shows them (`saga show`'s table
+# and JSON; the HTML page adds the participant lane before the detail).
+TIMELINE_COLUMNS: Final = (
+    "version",
+    "position",
+    "recorded_at",
+    "event",
+    "step",
+    "attempt",
+    "message_type",
+    "message_id",
+    "trace_id",
+    "actor",
+    "detail",
+)
 
 
 class Kind(StrEnum):

@@ -106,6 +106,7 @@ def test_public_api_is_pinned_and_loads_no_driver() -> None:
         "Kind",
         "PointError",
         "StateDiff",
+        "TIMELINE_COLUMNS",
         "Timeline",
         "TimelineEntry",
         "build_timeline",
