@@ -276,7 +276,7 @@ class EventStoreContract:
     def test_point_in_time_replay(self, store: EventStore) -> None:
         store.append("s-1", "T", 0, events("A"))
         store.append("s-1", "T", 1, events("B", "C"))
-        time.sleep(0.002)
+        time.sleep(0.002)  # on purpose: D's recorded_at must differ from C's on a real clock
         store.append("s-1", "T", 3, events("D"))
         full = store.read_stream("s-1")
         assert [e.recorded_at for e in full] == sorted(e.recorded_at for e in full)

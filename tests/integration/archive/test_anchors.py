@@ -26,7 +26,7 @@ from orchestrator.archive import (
 )
 from orchestrator.cli import sagactl
 from tests.integration.archive.conftest import Keys
-from tests.integration.event_store.conftest import ScratchDb
+from tests.support import ScratchDb
 
 STREAMS = ("s-1", "s-2", "s-3", "s-4")
 

@@ -8,7 +8,7 @@ from event_store import NewEvent
 from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
 from orchestrator.runtime import _relay
 from orchestrator.runtime._relay import BacklogProbe
-from tests.integration.event_store.conftest import ScratchDb
+from tests.support import ScratchDb
 
 SUBSCRIPTION = "outbox-relay:backlog-test"
 

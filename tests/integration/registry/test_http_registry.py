@@ -173,7 +173,7 @@ results = []
 def register(text):
     client = SchemaRegistryClient({"url": url})
     client.get_compatibility()  # connected before the start line: all race on registering
-    time.sleep(max(0.0, start_at - time.time()))
+    time.sleep(max(0.0, start_at - time.time()))  # on purpose: all start at one instant
     found = client.register_schema_full_response(subject, Schema(text, "AVRO"))
     results.append([found.schema_id, client.lookup_schema(subject, Schema(text, "AVRO")).version])
 threads = [threading.Thread(target=register, args=(schemas[i % 2],)) for i in range(4)]
