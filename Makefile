@@ -17,7 +17,7 @@ help:
 	@echo "make demo   run the order-fulfilment demo against local Kafka and PostgreSQL"
 	@echo "make test   run every test (unit + integration against real Kafka and PostgreSQL)"
 	@echo "make up     start local PostgreSQL, Kafka, the schema registry (idempotent);  make down  stop them"
-	@echo "make lint   ruff + mypy --strict;  make bench  run the benchmarks in load_tests/"
+	@echo "make lint   ruff + mypy --strict (packages and tests);  make bench  run the benchmarks in load_tests/"
 
 venv: $(STAMP)
 

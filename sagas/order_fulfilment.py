@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import ClassVar
 
 from pydantic import BaseModel
 
-from orchestrator.saga import RetryPolicy, Saga, step
+from orchestrator.saga import RetryPolicy, Saga, Step, step
 from sagas.order_messages import (
     CancelShipment,
     CreditRejected,
@@ -58,7 +59,8 @@ class OrderFulfilment(Saga):
     start = PlaceOrder
     business_key = "order_id"  # one saga per order: a second PlaceOrder changes nothing
 
-    steps = (
+    # Any number of plain steps (no parallel group): variants of this saga list others.
+    steps: ClassVar[tuple[Step, ...]] = (
         step(
             "reserve_credit", ReserveCredit, topic="credit.commands",
             success=CreditReserved, failure=CreditRejected, on_success=credit_reserved,

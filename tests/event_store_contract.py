@@ -108,7 +108,7 @@ class EventStoreContract:
         payload = {"items": [1, 2]}
         store.append("s-1", "T", 0, [NewEvent("A", payload)])
         payload["items"].append(3)
-        store.read_stream("s-1")[0].data["items"].append(4)  # type: ignore[index]
+        store.read_stream("s-1")[0].data["items"].append(4)
         assert store.read_stream("s-1")[0].data == {"items": [1, 2]}
 
     def test_integral_floats_are_stored_as_integers(self, store: EventStore) -> None:

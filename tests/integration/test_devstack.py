@@ -76,9 +76,11 @@ def test_up_refuses_a_kafka_port_held_by_something_else(
     assert not (tmp_path / "kafka" / "kafka.pid").exists()
 
 
-def test_up_refuses_a_named_broker_that_does_not_answer(tmp_path: Path) -> None:
+def test_up_refuses_a_named_broker_that_does_not_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stack = load_stack()
-    stack.RUN = tmp_path
+    monkeypatch.setattr(stack, "RUN", tmp_path)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free_port = probe.getsockname()[1]

@@ -12,7 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
-from confluent_kafka.admin import AdminClient, ConfigResource
+
+# confluent-kafka's admin package re-exports ConfigResource without listing it in its __all__.
+from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
 from event_store import NewEvent, canonical_json
 from event_store.postgres import PostgresEventStore

@@ -130,10 +130,10 @@ json_leaf = (
     | st.booleans()
     | st.integers(min_value=-(2**80), max_value=2**80)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
+    | st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]))
 )
 json_data: st.SearchStrategy[dict[str, Any]] = st.dictionaries(
-    st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=8),
+    st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=8),
     st.recursive(
         json_leaf,
         lambda children: (

@@ -17,7 +17,7 @@ import sys
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -313,7 +313,7 @@ class World:
             rows = conn.execute(
                 "SELECT service, message_id, order_id, action FROM participant_effects"
             ).fetchall()
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [tuple(row) for row in rows]
 
     def topics(self) -> list[str]:
         """Every topic of this world (consumed and command topics, without the `.dlt`s)."""
@@ -387,7 +387,7 @@ class World:
         value: bytes,
         *,
         key: bytes | None,
-        headers: list[tuple[str, str | bytes]],
+        headers: Sequence[tuple[str, str | bytes]],
         partition: int | None = None,
     ) -> tuple[int, int]:
         """Produce one record and wait for the broker: its (partition, offset)."""
@@ -397,7 +397,7 @@ class World:
             topic,
             key=key,
             value=value,
-            headers=headers,
+            headers=[*headers],
             on_delivery=lambda err, msg: delivered.append(err or msg),
             **kwargs,
         )

@@ -54,7 +54,7 @@ def make_variant(
             "reply_topic": f"order.replies.{suffix}",
         },
     )
-    return variant  # type: ignore[return-value]
+    return variant
 
 
 _SUFFIX = os.environ.get("SAGA_TEST_SUFFIX")

@@ -7,7 +7,9 @@ import json
 import uuid
 
 from click.testing import CliRunner
-from confluent_kafka.admin import AdminClient, NewTopic
+
+# confluent-kafka's admin package re-exports NewTopic without listing it in its __all__.
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from orchestrator import headers as h
 from orchestrator.cli import sagactl

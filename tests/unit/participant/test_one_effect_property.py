@@ -147,7 +147,7 @@ class World:
     ) -> Callable[[Message, CommandContext], Message]:
         def forward(command: Message, ctx: CommandContext) -> Message:
             if says_no:
-                return no(order_id="o-1", reason="no")
+                return no.model_validate({"order_id": "o-1", "reason": "no"})
             self.effects.append((ctx.saga_id, step_of(ctx), "reserve"))
             return reply_of(ok)
 
@@ -159,7 +159,7 @@ class World:
                 return UndoRejected(order_id="o-1", reason="locked")  # nothing undone
             if self.held(ctx.saga_id, step_of(ctx)) > 0:  # nothing to undo is fine
                 self.effects.append((ctx.saga_id, step_of(ctx), "release"))
-            return undone(order_id="o-1")
+            return undone.model_validate({"order_id": "o-1"})
 
         return undo
 

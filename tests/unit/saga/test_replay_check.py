@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ HISTORIES = Path(__file__).parents[2] / "histories"
 PATHS = sorted(HISTORIES.glob("*.jsonl"))
 
 
-def altered(**step_changes: object) -> type[OrderFulfilment]:
+def altered(**step_changes: Any) -> type[OrderFulfilment]:
     """Order fulfilment v1 with its first step changed, but no version bump."""
 
     class Altered(OrderFulfilment):
