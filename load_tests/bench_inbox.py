@@ -39,8 +39,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from orchestrator import participant
 from orchestrator.codec import Codec
 from orchestrator.config import Settings
+from orchestrator.kafka import ConsumedRecord
 from orchestrator.participant import CommandContext, Participant, PostgresInbox
-from orchestrator.runtime._record import ConsumedRecord
 from sagas.order_messages import InventoryReserved, ReserveInventory
 
 COMMANDS = "bench.inventory.commands"

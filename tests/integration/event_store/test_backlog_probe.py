@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from event_store import NewEvent
 from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
-from orchestrator.runtime import _relay
-from orchestrator.runtime._relay import BacklogProbe
+from orchestrator.runtime import PostgresOutboxBacklog
 from tests.integration.event_store.conftest import ScratchDb
 
 SUBSCRIPTION = "outbox-relay:backlog-test"
@@ -20,7 +17,7 @@ def append(store: PostgresEventStore, stream: str, count: int) -> tuple[int, ...
 
 def test_the_backlog_is_what_lies_past_the_relay_checkpoint(clean_db: ScratchDb) -> None:
     with PostgresEventStore(clean_db.app) as store, PostgresCheckpointStore(clean_db.app) as ck:
-        probe = BacklogProbe(clean_db.app, SUBSCRIPTION)
+        probe = PostgresOutboxBacklog(clean_db.app, SUBSCRIPTION)
         try:
             assert probe.backlog() == 0
             first = append(store, "stream-a", 3)
@@ -40,11 +37,10 @@ def test_the_backlog_is_what_lies_past_the_relay_checkpoint(clean_db: ScratchDb)
             probe.close()
 
 
-def test_the_count_stops_at_the_cap(clean_db: ScratchDb, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_relay, "BACKLOG_CAP", 5)
+def test_the_count_stops_at_the_cap(clean_db: ScratchDb) -> None:
     with PostgresEventStore(clean_db.app) as store, PostgresCheckpointStore(clean_db.app) as ck:
         positions = append(store, "stream-a", 9)
-        probe = BacklogProbe(clean_db.app, SUBSCRIPTION)
+        probe = PostgresOutboxBacklog(clean_db.app, SUBSCRIPTION, cap=5)
         try:
             assert probe.backlog() == 5
             ck.save(SUBSCRIPTION, positions[1])

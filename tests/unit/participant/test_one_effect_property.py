@@ -34,8 +34,7 @@ from orchestrator.codec import Codec
 from orchestrator.config import Settings
 from orchestrator.messages import Message, register_schema_dir
 from orchestrator.participant import CommandContext, MemoryInbox, Participant
-from orchestrator.runtime import ConsumedRecord
-from orchestrator.runtime._relay import command_headers
+from orchestrator.runtime import ConsumedRecord, command_headers
 from orchestrator.saga import SagaStatus, events
 from orchestrator.testing import IssuedCommand, SagaRun, SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment

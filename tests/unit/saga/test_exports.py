@@ -11,6 +11,8 @@ import orchestrator.testing
 
 def test_saga_package_exports() -> None:
     assert set(orchestrator.saga.__all__) == {
+        "CONTROL_MESSAGES",
+        "MissingVersionError",
         "NO_RETRY",
         "TERMINAL",
         "CancelSaga",

@@ -12,7 +12,7 @@ import pytest
 
 from event_store._model import RecordedEvent
 from orchestrator import headers as h
-from orchestrator.runtime._relay import command_headers
+from orchestrator.runtime import command_headers
 from orchestrator.saga import RetryPolicy, SagaStatus, events, step, step_key_for
 from orchestrator.saga._control import CommandRefused
 from orchestrator.saga._ids import NAMESPACE
