@@ -106,7 +106,7 @@ def _waldump() -> str:
 def _step_key(saga_id: str) -> str | None:
     """The relay's step key for an epoch-1 execute (None on a release without step keys)."""
     try:
-        from orchestrator.saga._ids import step_key_for
+        from orchestrator.saga import step_key_for
     except ImportError:
         return None
     return step_key_for(saga_id, STEP, compensation=False)

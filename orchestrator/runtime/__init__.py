@@ -20,7 +20,13 @@ from orchestrator.runtime._dlq import (
     redrive,
 )
 from orchestrator.runtime._leader import LeaderDuties, LeaderPorts
-from orchestrator.runtime._memory import ReadAllCommandLog
+from orchestrator.runtime._memory import (
+    MemoryLeaderLease,
+    MemoryLeaderLeases,
+    MemoryOutboxBacklog,
+    MemoryTimers,
+    ReadAllCommandLog,
+)
 from orchestrator.runtime._outbox import OutboxRelay, command_headers, relay_subscription
 from orchestrator.runtime._ports import CommandLog, DueTimer, LeaderLease, OutboxBacklog, Timers
 from orchestrator.runtime._postgres import (
@@ -48,6 +54,10 @@ __all__ = [
     "LeaderDuties",
     "LeaderLease",
     "LeaderPorts",
+    "MemoryLeaderLease",
+    "MemoryLeaderLeases",
+    "MemoryOutboxBacklog",
+    "MemoryTimers",
     "OutboxBacklog",
     "OutboxRelay",
     "PostgresLeaderLease",

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 from event_store import RecordedEvent
 
-__all__ = ["CommandLog", "DueTimer", "LeaderLease", "OutboxBacklog", "Timers"]
+__all__ = ["BACKLOG_CAP", "CommandLog", "DueTimer", "LeaderLease", "OutboxBacklog", "Timers"]
 
 
 @runtime_checkable
@@ -59,6 +59,11 @@ class LeaderLease(Protocol):
         ...
 
     def release(self) -> None: ...
+
+
+# The backlog gauge stops counting here: past it, the relay is plainly stalled, and counting a
+# backlog of millions every second would load the database it is waiting on.
+BACKLOG_CAP: Final = 1_000_000
 
 
 class OutboxBacklog(Protocol):

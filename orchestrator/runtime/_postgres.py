@@ -14,7 +14,7 @@ from psycopg.conninfo import make_conninfo
 
 from event_store import EventStore, advisory_locks
 from event_store.projections import due_timers
-from orchestrator.runtime._ports import DueTimer
+from orchestrator.runtime._ports import BACKLOG_CAP, DueTimer
 from orchestrator.runtime._stream_types import StreamTypes
 
 RELAY_LEADER_CLASS: Final = advisory_locks.OUTBOX_RELAY_LEADER_CLASS
@@ -76,9 +76,6 @@ SELECT count(*) FROM (
 ) AS backlog
 """
 BACKLOG_ALL_SQL = "SELECT count(*) FROM (SELECT 1 FROM events LIMIT %s) AS backlog"
-# The gauge stops counting here: past it, the relay is plainly stalled, and counting a backlog
-# of millions every second would load the database it is waiting on.
-BACKLOG_CAP = 1_000_000
 
 
 class PostgresOutboxBacklog:
@@ -137,6 +134,10 @@ class PostgresLeaderLease:
         self._conn: psycopg.Connection[Any] | None = None
         self._held = False
         self._confirmed_at = 0.0
+
+    @property
+    def consumer_group(self) -> str:
+        return self._group
 
     def holds(self) -> bool:
         try:

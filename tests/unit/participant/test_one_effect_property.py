@@ -28,7 +28,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from event_store._model import RecordedEvent
+from event_store import RecordedEvent
 from orchestrator import headers as h
 from orchestrator.codec import Codec
 from orchestrator.config import Settings
