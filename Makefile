@@ -17,7 +17,7 @@ help:
 	@echo "make demo   run the order-fulfilment demo against local Kafka and PostgreSQL"
 	@echo "make test   run every test (unit + integration against real Kafka and PostgreSQL), then the coverage figure"
 	@echo "make up     start local PostgreSQL, Kafka, the schema registry (idempotent);  make down  stop them"
-	@echo "make lint   ruff + mypy --strict (packages and tests);  make bench  run the benchmarks in load_tests/"
+	@echo "make lint   ruff + mypy --strict (packages and tests) + lint-imports;  make bench  run the benchmarks in load_tests/"
 
 venv: $(STAMP)
 
@@ -68,6 +68,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict .devstack/stack.py
+	$(VENV)/bin/lint-imports
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
