@@ -360,7 +360,7 @@ class EventStoreContract:
 
     def test_data_must_be_an_object(self, store: EventStore) -> None:
         with pytest.raises(InvalidEventError, match="JSON object"):
-            store.append("s-1", "T", 0, [NewEvent("A", [1, 2])])  # type: ignore[arg-type]
+            store.append("s-1", "T", 0, [NewEvent("A", [1, 2])])  # type: ignore[arg-type]  # on purpose
 
     def test_metadata_must_be_json_too(self, store: EventStore) -> None:
         with pytest.raises(InvalidEventError, match="metadata"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from datetime import timedelta
+from typing import Any
 
 from orchestrator.saga import RetryPolicy
 from sagas.order_fulfilment import OrderFulfilment
@@ -33,7 +34,7 @@ def make_variant(
         compensation_topic = original.compensation_topic or original.topic
         if compensation_topics:
             compensation_topic = f"{original.topic}.compensations"
-        changes: dict[str, object] = {
+        changes: dict[str, Any] = {
             "topic": f"{original.topic}.{suffix}",
             "compensation_topic": f"{compensation_topic}.{suffix}",
         }
@@ -42,7 +43,7 @@ def make_variant(
             changes["compensation_timeout"] = timeout
         if retry is not None:
             changes["retry"] = retry
-        steps.append(dataclasses.replace(original, **changes))  # type: ignore[arg-type]
+        steps.append(dataclasses.replace(original, **changes))
     variant = type(
         f"Order_{suffix}",
         (OrderFulfilment,),

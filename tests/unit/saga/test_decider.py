@@ -88,7 +88,7 @@ def test_deciding_is_pure(run: SagaRun) -> None:
     assert first == second
     assert run.instance == before  # the input instance was not touched
     with pytest.raises(FrozenInstanceError):
-        before.status = SagaStatus.FAILED  # type: ignore[misc]
+        before.status = SagaStatus.FAILED  # type: ignore[misc]  # on purpose: frozen at runtime
 
 
 def test_a_start_addressed_to_the_wrong_saga_id_is_a_bug() -> None:

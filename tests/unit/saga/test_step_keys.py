@@ -122,7 +122,8 @@ def test_an_operator_retry_after_timeouts_keeps_the_step_key(run: SagaRun) -> No
     run.kit.settle()  # no reply ever: the step fails, its compensation fails
     assert run.status is SagaStatus.COMPENSATION_FAILED
     failed = run.events_of(events.StepFailed)[0]
-    assert failed.reason == "timed_out"  # type: ignore[attr-defined]
+    assert isinstance(failed, events.StepFailed)
+    assert failed.reason == "timed_out"
     undo = [c for c in run.commands if c.compensation]
     assert len({c.step_key for c in undo}) == 1
     (again,) = run.retry("reserve_credit").commands
