@@ -1,9 +1,11 @@
-"""Saga definitions and the pure decider.
+"""Saga definitions and the pure decider: the saga author's one door.
 
-Authors use ``Saga``, ``step``, ``parallel`` and ``RetryPolicy``; the worker uses
-``SagaRegistry``, ``decide``, ``evolve``, ``replay`` and the events in ``orchestrator.saga.events``.
+Authors import ``Saga``, ``Message``, ``step``, ``compensation``, ``parallel``, ``either``,
+``RetryPolicy`` and ``Topics`` from here; the worker uses ``SagaRegistry``, ``decide``,
+``evolve``, ``replay`` and the events in ``orchestrator.saga.events``.
 """
 
+from orchestrator.messages import Message
 from orchestrator.saga import events
 from orchestrator.saga._control import (
     CancelSaga,
@@ -15,7 +17,7 @@ from orchestrator.saga._control import (
     TimerFired,
 )
 from orchestrator.saga._decider import Decision, decide
-from orchestrator.saga._definition import Saga, SagaDefinition, SagaDefinitionError, StepDef
+from orchestrator.saga._definition import SagaDefinition, SagaDefinitionError, StepDef
 from orchestrator.saga._envelope import DecisionContext, Envelope
 from orchestrator.saga._evolve import ReplayError, evolve, replay
 from orchestrator.saga._ids import (
@@ -35,25 +37,40 @@ from orchestrator.saga._replay_check import (
     dump_history,
     load_history,
 )
+from orchestrator.saga._saga import Saga
 from orchestrator.saga._state import TERMINAL, SagaInstance, SagaStatus, StepState, StepStatus
-from orchestrator.saga._steps import Parallel, Step, parallel, step
+from orchestrator.saga._steps import (
+    Compensation,
+    Parallel,
+    Replies,
+    Step,
+    StepOf,
+    compensation,
+    either,
+    parallel,
+    step,
+)
 from orchestrator.saga._time import iso_instant
+from orchestrator.saga._topics import Topics
 
 __all__ = [
     "NO_RETRY",
     "TERMINAL",
     "CancelSaga",
     "CommandRefused",
+    "Compensation",
     "Decision",
     "DecisionContext",
     "Divergence",
     "Envelope",
+    "Message",
     "MessageDeadLettered",
     "MessageRedriven",
     "Parallel",
     "RegistryError",
     "ReplayError",
     "ReplayReport",
+    "Replies",
     "ResolveSaga",
     "RetryPolicy",
     "RetryStep",
@@ -65,14 +82,18 @@ __all__ = [
     "SagaStatus",
     "Step",
     "StepDef",
+    "StepOf",
     "StepState",
     "StepStatus",
     "TimerFired",
+    "Topics",
     "check_histories",
     "check_history",
     "command_message_id",
+    "compensation",
     "decide",
     "dump_history",
+    "either",
     "events",
     "evolve",
     "iso_instant",

@@ -92,7 +92,7 @@ def test_a_format_2_saga_retried_by_the_operator_writes_no_step_key() -> None:
 @pytest.mark.parametrize(
     ("history_name", "changes", "diverging_event"),
     [
-        ("order_fulfilment_v1_compensated", {"topic": "credit.v2.commands"}, "CommandIssued"),
+        ("order_fulfilment_v1_compensated", {"to": "credit.v2"}, "CommandIssued"),
         ("order_fulfilment_v1_compensated", {"timeout": timedelta(seconds=45)}, "TimerScheduled"),
         (
             "order_fulfilment_v1_compensated",
