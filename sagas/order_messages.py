@@ -6,7 +6,7 @@ events; the Avro schemas are what services in other languages code against.
 
 from __future__ import annotations
 
-from orchestrator.messages import Message
+from orchestrator.saga import Message
 
 _NS = "saga.examples.order"
 

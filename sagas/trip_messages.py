@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.messages import Message
+from orchestrator.saga import Message
 
 _NS = "saga.examples.trip"
 

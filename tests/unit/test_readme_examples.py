@@ -19,7 +19,9 @@ def python_block_after(heading: str) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize("heading", ["## Writing a saga", "### Unit-testing a saga"])
+@pytest.mark.parametrize(
+    "heading", ["## Writing a saga", "### Unit-testing a saga", "## Participant services"]
+)
 def test_the_readme_example_runs(heading: str) -> None:
     code = python_block_after(heading)
     # Running the README's own code is the point of this test.

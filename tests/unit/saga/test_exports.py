@@ -69,8 +69,10 @@ def test_saga_package_exports() -> None:
 
 def test_testing_package_exports() -> None:
     assert sorted(orchestrator.testing.__all__) == [
+        "Answer",
         "IssuedCommand",
         "Outcome",
+        "Responder",
         "SagaRun",
         "SagaTestKit",
         "VirtualClock",
