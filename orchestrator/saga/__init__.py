@@ -5,8 +5,9 @@ Authors import ``Saga``, ``Message``, ``step``, ``compensation``, ``parallel``, 
 ``evolve``, ``replay`` and the events in ``orchestrator.saga.events``.
 """
 
-from orchestrator.messages import Message
+from orchestrator.messages import Long, Message
 from orchestrator.saga import events
+from orchestrator.saga._avsc import generated_schemas, stale_schemas, write_schemas
 from orchestrator.saga._control import (
     CancelSaga,
     CommandRefused,
@@ -63,6 +64,7 @@ __all__ = [
     "DecisionContext",
     "Divergence",
     "Envelope",
+    "Long",
     "Message",
     "MessageDeadLettered",
     "MessageRedriven",
@@ -96,13 +98,16 @@ __all__ = [
     "either",
     "events",
     "evolve",
+    "generated_schemas",
     "iso_instant",
     "load_history",
     "parallel",
     "replay",
     "saga_id_for",
+    "stale_schemas",
     "step",
     "step_key_for",
     "timer_id_for",
     "timer_message_id",
+    "write_schemas",
 ]
