@@ -20,7 +20,7 @@ from sagas.order_fulfilment import OrderFulfilment, OrderState
 from sagas.order_messages import CreditReserved
 from sagas.trip_booking import TripBooking
 from tests.histories import record
-from tests.histories.sagas import RejectableRelease
+from tests.histories.sagas import ConditionalOrder, RejectableRelease
 
 HISTORIES = Path(__file__).parents[2] / "histories"
 PATHS = sorted(HISTORIES.glob("*.jsonl"))
@@ -44,9 +44,9 @@ def test_there_are_recorded_histories_of_both_example_sagas() -> None:
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
 def test_every_recorded_history_replays_without_divergence(path: Path) -> None:
-    # RejectableRelease starts with the order saga's PlaceOrder: a registry of its own.
-    sagas = [RejectableRelease] if path.stem.startswith(RejectableRelease.name) else []
-    registry = SagaRegistry(sagas or [OrderFulfilment, TripBooking])
+    # These start with the order saga's PlaceOrder: each needs a registry of its own.
+    own = [s for s in (RejectableRelease, ConditionalOrder) if path.stem.startswith(s.name)]
+    registry = SagaRegistry(own or [OrderFulfilment, TripBooking])
     (report,) = check_histories(registry, [path])
     assert report.ok, str(report)
     assert report.decisions > 3
