@@ -59,7 +59,8 @@ class GoWorld:
             "INVENTORY_REGISTRY_URL": self.registry_url,
             "INVENTORY_DATABASE_URL": self.world.owner_url,
             "INVENTORY_SCHEMAS": ",".join(
-                str(REPO / "schemas" / d) for d in ("examples/order_fulfilment", "orchestrator")
+                str(REPO / d)
+                for d in ("sagas/schemas/order_fulfilment", "orchestrator/saga/schemas")
             ),
             **settings,
         }

@@ -15,6 +15,7 @@ from orchestrator.saga import (
     RetryPolicy,
     SagaStatus,
     command_message_id,
+    compensation,
     decide,
     events,
     saga_id_for,
@@ -330,16 +331,28 @@ def test_a_compensation_answered_with_failure_is_retried_with_backoff() -> None:
         name = "refusable_release"
         steps = (
             step(
-                "reserve_credit", ReserveCredit, topic="credit", success=CreditReserved,
-                failure=CreditRejected, compensate=ReleaseCredit, compensated=CreditReleased,
-                compensation_failed=InventoryUnavailable, timeout=timedelta(seconds=5),
-                compensation_retry=RetryPolicy(max_attempts=2),
+                "reserve_credit",
+                ReserveCredit,
+                to="credit",
+                success=CreditReserved,
+                failure=CreditRejected,
+                compensate=compensation(
+                    ReleaseCredit,
+                    confirmed=CreditReleased,
+                    rejected=InventoryUnavailable,
+                    retry=RetryPolicy(max_attempts=2),
+                ),
+                timeout=timedelta(seconds=5),
             ),
             step(
-                "reserve_inventory", ReserveInventory, topic="inv", success=InventoryReserved,
-                failure=ShipmentRejected, timeout=timedelta(seconds=5),
+                "reserve_inventory",
+                ReserveInventory,
+                to="inv",
+                success=InventoryReserved,
+                failure=ShipmentRejected,
+                timeout=timedelta(seconds=5),
             ),
-        )  # fmt: skip
+        )
 
     kit = SagaTestKit(RefusableRelease)
     run = kit.start(ORDER)

@@ -13,7 +13,7 @@ import pytest
 from event_store import RecordedEvent
 from orchestrator import headers as h
 from orchestrator.runtime import command_headers
-from orchestrator.saga import CommandRefused, RetryPolicy, SagaStatus, events, step, step_key_for
+from orchestrator.saga import CommandRefused, RetryPolicy, SagaStatus, compensation, events, step, step_key_for
 from orchestrator.saga._ids import NAMESPACE
 from orchestrator.testing import SagaRun, SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment
@@ -182,16 +182,28 @@ class RefusableRelease(OrderFulfilment):
     name = "refusable_release_keys"
     steps = (
         step(
-            "reserve_credit", ReserveCredit, topic="credit", success=CreditReserved,
-            failure=CreditRejected, compensate=ReleaseCredit, compensated=CreditReleased,
-            compensation_failed=InventoryUnavailable, timeout=timedelta(seconds=5),
-            compensation_retry=RetryPolicy(max_attempts=3),
+            "reserve_credit",
+            ReserveCredit,
+            to="credit",
+            success=CreditReserved,
+            failure=CreditRejected,
+            compensate=compensation(
+                ReleaseCredit,
+                confirmed=CreditReleased,
+                rejected=InventoryUnavailable,
+                retry=RetryPolicy(max_attempts=3),
+            ),
+            timeout=timedelta(seconds=5),
         ),
         step(
-            "reserve_inventory", ReserveInventory, topic="inv", success=InventoryReserved,
-            failure=ShipmentRejected, timeout=timedelta(seconds=5),
+            "reserve_inventory",
+            ReserveInventory,
+            to="inv",
+            success=InventoryReserved,
+            failure=ShipmentRejected,
+            timeout=timedelta(seconds=5),
         ),
-    )  # fmt: skip
+    )
 
 
 def test_a_rejected_compensation_is_retried_under_a_new_key_a_timed_out_one_is_not() -> None:
