@@ -31,16 +31,18 @@ from dataclasses import dataclass, replace
 from typing import Final, TypeVar
 
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 
 from orchestrator import headers as h
 from orchestrator.codec import Codec, DecodeError
 from orchestrator.config import Settings
 from orchestrator.kafka import (
     ConsumedRecord,
+    Consumer,
     DeadLetterPublisher,
     DeliveryTracker,
     Headers,
+    Producer,
     consume_batch,
     consumer_config,
     producer_config,

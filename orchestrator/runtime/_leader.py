@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from confluent_kafka import Producer
 
 from event_store import CheckpointStore, EventStore
 from orchestrator.archive import PeriodicAnchor
 from orchestrator.codec import Codec
 from orchestrator.config import Settings
-from orchestrator.kafka import producer_config
+from orchestrator.kafka import Producer, producer_config
 from orchestrator.observability import Metrics
 from orchestrator.outage import is_outage
 from orchestrator.runtime._memory import ReadAllCommandLog
