@@ -20,6 +20,7 @@ from orchestrator.runtime._record import ConsumedRecord, Headers
 from orchestrator.runtime._relay import PublishError
 from orchestrator.runtime._topics import DEAD_LETTER_SUFFIX
 from orchestrator.saga import MessageRedriven, SagaRegistry
+from orchestrator.security import kafka_connection
 
 
 class DeadLetterNotFoundError(LookupError):
@@ -71,7 +72,7 @@ class DeadLetterView:
 def _reader(settings: Settings) -> Consumer:
     return Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap,
+            **kafka_connection(settings),
             "group.id": "sagactl-dlq-reader",  # never subscribed, never committed: assign only
             "enable.auto.commit": False,
             "enable.partition.eof": True,

@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.config import Settings
+from orchestrator.security import kafka_connection
 
 
 def producer_config(settings: Settings, *, client_id: str) -> dict[str, Any]:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap,
+        **kafka_connection(settings),
         "client.id": client_id,
         "enable.idempotence": True,
         "acks": "all",
@@ -30,7 +31,7 @@ def producer_config(settings: Settings, *, client_id: str) -> dict[str, Any]:
 
 def consumer_config(settings: Settings, *, group_id: str, client_id: str) -> dict[str, Any]:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap,
+        **kafka_connection(settings),
         "group.id": group_id,
         "client.id": client_id,
         "auto.offset.reset": "earliest",
@@ -49,4 +50,4 @@ def consumer_config(settings: Settings, *, group_id: str, client_id: str) -> dic
 
 
 def admin_config(settings: Settings) -> dict[str, Any]:
-    return {"bootstrap.servers": settings.kafka_bootstrap}
+    return kafka_connection(settings)
