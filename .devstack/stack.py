@@ -344,6 +344,81 @@ def postgres_down() -> str:
     return f"PostgreSQL stopped (pid {pid})"
 
 
+def launch_tls_postgres(home: Path, port: int, cert: Path, key: Path) -> str:
+    """Start a PostgreSQL cluster of its own under `home` (which the postgres user must be able
+    to enter), on 127.0.0.1:`port`, that accepts only TLS connections (hostssl) with the
+    server certificate `cert`/`key`. Returns its superuser URL (postgres/postgres); stop it
+    with `stop_postgres_cluster(home)`. Tests use it rather than reconfigure the shared one."""
+    bin_dir = ensure_postgres_installed()
+    data = home / "data"
+    pwfile = home / "superuser.pw"
+    pwfile.write_text("postgres\n")
+    if is_root():
+        shutil.chown(home, user="postgres", group="postgres")
+        shutil.chown(pwfile, user="postgres", group="postgres")
+    run(
+        as_postgres_user(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "--username=postgres",
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ]
+        ),
+        stdout=subprocess.DEVNULL,
+    )
+    (data / "pg_hba.conf").write_text(
+        "local all all scram-sha-256\n"
+        "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+        "hostnossl all all 0.0.0.0/0 reject\n"
+    )
+    for source, name in ((cert, "server.crt"), (key, "server.key")):
+        target = data / name
+        shutil.copyfile(source, target)
+        target.chmod(0o600)  # the server refuses a key others can read
+        if is_root():
+            shutil.chown(target, user="postgres", group="postgres")
+    options = (
+        f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c ssl=on "
+        "-c max_connections=40 -c shared_buffers=32MB"
+    )
+    log_file = home / "postgres.log"
+    try:
+        run(
+            as_postgres_user(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(log_file),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
+            stdout=subprocess.DEVNULL,
+        )
+    except subprocess.CalledProcessError as exc:
+        raise StackError(f"PostgreSQL did not start:\n{tail(log_file)}") from exc
+    return f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres"
+
+
+def stop_postgres_cluster(home: Path) -> None:
+    bin_dir = ensure_postgres_installed()
+    run(
+        as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(home / "data"), "-m", "fast", "stop"]),
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:

@@ -20,6 +20,7 @@ def _database(database: ScratchDatabase) -> dict[str, str]:
     return {"SAGA_DATABASE_URL": database.app, "SAGA_OWNER_DATABASE_URL": database.owner}
 
 
+@pytest.mark.timeout(400)
 def test_sagas_run_end_to_end_over_sasl_ssl(
     secure_kafka: SecureKafka, scratch_database: ScratchDatabase
 ) -> None:
