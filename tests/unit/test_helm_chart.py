@@ -606,7 +606,8 @@ def test_security_settings_reach_every_pod_and_secrets_only_as_files(helm: Helm)
             else:
                 assert "SAGA_KAFKA_SASL_USERNAME" not in env  # the ConfigMap's: the worker's
             for variable, source in expected.items():
-                assert files[config[variable]] == source, (container["name"], variable)
+                path = env.get(variable) or config[variable]
+                assert files[path] == source, (container["name"], variable)
             seen.append(command[0])
     assert sorted(seen) == ["migrate", "participant", "participant", "participant", "worker"]
 
@@ -619,3 +620,25 @@ def test_without_security_values_nothing_is_mounted_or_secured(default: list[Man
     for spec in _pod_specs(default):
         for container in spec["containers"]:
             assert _mounted_files(spec, container) == {}
+
+
+def test_a_participant_with_its_own_principal_needs_no_worker_password(helm: Helm) -> None:
+    values = {
+        "participants.enabled": "true",
+        "kafkaSecurity.protocol": "SASL_SSL",
+        "kafkaSecurity.sasl.mechanism": "SCRAM-SHA-512",
+        "participants.kafkaSasl.shipping.username": "saga-shipping",
+        "participants.kafkaSasl.shipping.passwordSecret.name": "kafka-shipping",
+        "participants.kafkaSasl.shipping.passwordSecret.key": "password",
+    }
+    manifests = _render(helm, values)
+    for spec in _pod_specs(manifests):
+        for container in spec["containers"]:
+            files = _mounted_files(spec, container)
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            if container["args"] == ["participant", "shipping"]:
+                assert files == {
+                    env["SAGA_KAFKA_SASL_PASSWORD_FILE"]: ("kafka-shipping", "password")
+                }
+            else:
+                assert files == {}, container["name"]

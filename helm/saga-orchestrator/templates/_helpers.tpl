@@ -119,19 +119,21 @@ tolerations:
 {{- end }}
 
 {{/* Volume mounts of the security Secrets (see kafkaSecurity and databaseTls in values.yaml);
-the paths match the ConfigMap's SAGA_*_FILE variables. Call with the root context. */}}
+the paths match the ConfigMap's SAGA_*_FILE variables. Call with (dict "root" $ "sasl" ...),
+`sasl` as for saga.securityVolumes. */}}
 {{- define "saga.securityMounts" -}}
-{{- if .Values.kafkaSecurity.sasl.passwordSecret.name }}
+{{- $root := .root }}
+{{- if (default $root.Values.kafkaSecurity.sasl.passwordSecret .sasl).name }}
 - name: kafka-sasl
   mountPath: /var/run/saga-kafka-sasl
   readOnly: true
 {{- end }}
-{{- if .Values.kafkaSecurity.tls.secretName }}
+{{- if $root.Values.kafkaSecurity.tls.secretName }}
 - name: kafka-tls
   mountPath: /var/run/saga-kafka-tls
   readOnly: true
 {{- end }}
-{{- if .Values.databaseTls.secretName }}
+{{- if $root.Values.databaseTls.secretName }}
 - name: database-tls
   mountPath: /var/run/saga-db-tls
   readOnly: true
