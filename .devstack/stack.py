@@ -252,27 +252,40 @@ def postgres_up(settings: Settings) -> str:
         pwfile.write_text("postgres\n")
         if is_root():
             shutil.chown(pwfile, user="postgres", group="postgres")
-        run(
-            as_postgres_user(
-                [
-                    str(bin_dir / "initdb"),
-                    "-D",
-                    str(data),
-                    "--username=postgres",
-                    f"--pwfile={pwfile}",
-                    "--auth=scram-sha-256",
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                ]
-            ),
-            stdout=subprocess.DEVNULL,
-        )
+        init_postgres_cluster(bin_dir, data, pwfile)
         pwfile.unlink()
     log_file = home / "postgres.log"
     options = (
         f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c max_connections=200 "
         "-c shared_buffers=256MB -c wal_buffers=16MB -c max_wal_size=2GB"
     )
+    start_postgres_cluster(bin_dir, data, log_file, options)
+    create_roles(settings)
+    if not postgres_answers(settings.database_url):
+        raise StackError(f"PostgreSQL started but {redact(settings.database_url)} is refused")
+    return f"PostgreSQL started on 127.0.0.1:{port} (data in {data})"
+
+
+def init_postgres_cluster(bin_dir: Path, data: Path, pwfile: Path) -> None:
+    """initdb with the superuser postgres, whose password is in `pwfile`."""
+    run(
+        as_postgres_user(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "--username=postgres",
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ]
+        ),
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def start_postgres_cluster(bin_dir: Path, data: Path, log_file: Path, options: str) -> None:
     try:
         run(
             as_postgres_user(
@@ -294,10 +307,6 @@ def postgres_up(settings: Settings) -> str:
         )
     except subprocess.CalledProcessError as exc:
         raise StackError(f"PostgreSQL did not start:\n{tail(log_file)}") from exc
-    create_roles(settings)
-    if not postgres_answers(settings.database_url):
-        raise StackError(f"PostgreSQL started but {redact(settings.database_url)} is refused")
-    return f"PostgreSQL started on 127.0.0.1:{port} (data in {data})"
 
 
 def create_roles(settings: Settings) -> None:
@@ -356,21 +365,7 @@ def launch_tls_postgres(home: Path, port: int, cert: Path, key: Path) -> str:
     if is_root():
         shutil.chown(home, user="postgres", group="postgres")
         shutil.chown(pwfile, user="postgres", group="postgres")
-    run(
-        as_postgres_user(
-            [
-                str(bin_dir / "initdb"),
-                "-D",
-                str(data),
-                "--username=postgres",
-                f"--pwfile={pwfile}",
-                "--auth=scram-sha-256",
-                "--encoding=UTF8",
-                "--locale=C.UTF-8",
-            ]
-        ),
-        stdout=subprocess.DEVNULL,
-    )
+    init_postgres_cluster(bin_dir, data, pwfile)
     (data / "pg_hba.conf").write_text(
         "local all all scram-sha-256\n"
         "hostssl all all 127.0.0.1/32 scram-sha-256\n"
@@ -387,27 +382,7 @@ def launch_tls_postgres(home: Path, port: int, cert: Path, key: Path) -> str:
         "-c max_connections=40 -c shared_buffers=32MB"
     )
     log_file = home / "postgres.log"
-    try:
-        run(
-            as_postgres_user(
-                [
-                    str(bin_dir / "pg_ctl"),
-                    "-D",
-                    str(data),
-                    "-l",
-                    str(log_file),
-                    "-o",
-                    options,
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                ]
-            ),
-            stdout=subprocess.DEVNULL,
-        )
-    except subprocess.CalledProcessError as exc:
-        raise StackError(f"PostgreSQL did not start:\n{tail(log_file)}") from exc
+    start_postgres_cluster(bin_dir, data, log_file, options)
     return f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres"
 
 
@@ -490,10 +465,7 @@ def launch_kafka(
     logs), formatting its storage first if it has never run. Returns at once: the caller waits
     (`wait_for_kafka`) and owns the process (its own session, so it survives `make`). Tests
     call this to get a broker that has never run, on ports of their own."""
-    java = shutil.which("java")
-    if java is None:
-        raise StackError("a Java 17+ runtime (java) is needed to run the Kafka broker")
-    ensure_kafka_jars(libs)
+    java = kafka_java(libs)
     data = home / "data"
     home.mkdir(parents=True, exist_ok=True)
     properties = home / "server.properties"
@@ -505,6 +477,15 @@ def launch_kafka(
     )
     format_kafka_storage(java, libs, properties, data)
     return start_kafka_process(java, libs, properties, home)
+
+
+def kafka_java(libs: Path) -> str:
+    """The java binary, once the broker's jars are in `libs`."""
+    java = shutil.which("java")
+    if java is None:
+        raise StackError("a Java 17+ runtime (java) is needed to run the Kafka broker")
+    ensure_kafka_jars(libs)
+    return java
 
 
 def format_kafka_storage(
@@ -575,10 +556,7 @@ def launch_secure_kafka(
     with `secure.authorizer`, KRaft's StandardAuthorizer denies what no ACL allows. The
     controller listener stays PLAINTEXT on 127.0.0.1: in KRaft the broker reaches its
     controller as User:ANONYMOUS, which is therefore a super user too."""
-    java = shutil.which("java")
-    if java is None:
-        raise StackError("a Java 17+ runtime (java) is needed to run the Kafka broker")
-    ensure_kafka_jars(libs)
+    java = kafka_java(libs)
     data = home / "data"
     home.mkdir(parents=True, exist_ok=True)
     base = (HERE / "server.properties.in").read_text()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -40,3 +42,28 @@ def spawn(args: Sequence[str], env: Mapping[str, str], log_file: Path) -> subpro
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+def stop(children: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM (finish the batch, commit, exit), then a kill for what outlives 30 s."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def tails(logs: Path) -> str:
+    """The end of every log in `logs`, for an assertion's message."""
+    return "".join(f"\n--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted(logs.glob("*.log")))
+
+
+def demo_counts(stdout: str) -> dict[str, int]:
+    """`sagactl demo`'s summary: sagas per status, and `all`."""
+    return {
+        match[1]: int(match[2])
+        for match in re.finditer(r"^(\w+)\s+(\d+)\s", stdout, flags=re.MULTILINE)
+    }

@@ -1,38 +1,28 @@
 """A broker of the tests' own: one SASL_SSL listener (SCRAM users made by the broker's storage
 tool, client certificates required, certificates made by `_pki` in a tmp dir) and KRaft's
-StandardAuthorizer, on free ports, for the whole package; a scratch database per test."""
+StandardAuthorizer, on free ports, for the whole package; a scratch database per test
+(test_first_run's: (app URL, owner URL) of an empty database)."""
 
 from __future__ import annotations
 
 import os
 import secrets
 import signal
-import socket
-import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests.conftest import PgUrls
 from tests.integration.security._pki import Authority, Issued
 from tests.integration.test_devstack import load_stack
+from tests.integration.test_first_run import _free_ports as free_ports
+from tests.integration.test_first_run import scratch_database
+
+__all__ = ["free_ports", "scratch_database"]  # test_first_run's, shared
 
 # Principals of the tests: `admin` is the broker's super user; the others get ACLs.
 PRINCIPALS = ("worker", "starter", "credit", "inventory", "shipping")
-
-
-def free_ports(count: int) -> list[int]:
-    with ExitStack() as held:
-        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
 
 
 @dataclass(frozen=True)
@@ -42,8 +32,6 @@ class SecureKafka:
     passwords: dict[str, str]  # principal -> SCRAM password (admin included)
     certificates: dict[str, Issued]  # principal -> client certificate
     untrusted_ca: Path  # a CA that signed nothing the broker presents
-    home: Path
-    log_files: list[Path] = field(default_factory=list)
 
     def env(self, principal: str, *, mechanism: str = "SCRAM-SHA-512") -> dict[str, str]:
         """The SAGA_KAFKA_* variables of a process that connects as `principal`."""
@@ -100,7 +88,6 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
         passwords=passwords,
         certificates=certificates,
         untrusted_ca=untrusted.cert,
-        home=home,
     )
     try:
         stack.wait_for_kafka(
@@ -114,32 +101,3 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(30)
-
-
-@dataclass(frozen=True)
-class ScratchDatabase:
-    app: str
-    owner: str
-
-
-@pytest.fixture
-def scratch_database(pg_urls: PgUrls) -> Iterator[ScratchDatabase]:
-    """An empty database of the shared cluster, owned by the owner role; dropped afterwards."""
-    name = f"security_{uuid.uuid4().hex[:10]}"
-    owner_role = str(conninfo_to_dict(pg_urls.owner).get("user") or "")
-    with psycopg.connect(pg_urls.superuser, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(name), sql.Identifier(owner_role)
-            )
-        )
-    try:
-        yield ScratchDatabase(
-            app=make_conninfo(pg_urls.app, dbname=name),
-            owner=make_conninfo(pg_urls.owner, dbname=name),
-        )
-    finally:
-        with psycopg.connect(pg_urls.superuser, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )

@@ -22,8 +22,8 @@ from confluent_kafka.admin import AdminClient
 from orchestrator import headers as h
 from orchestrator.codec import Codec, CodecSettings, RegistrySettings, connect_registry
 from sagas.order_fulfilment import OrderFulfilment
-from tests.integration.security._run import sagactl, spawn
-from tests.integration.security.conftest import ScratchDatabase, SecureKafka
+from tests.integration.security._run import sagactl, spawn, stop, tails
+from tests.integration.security.conftest import SecureKafka
 
 ORDERS = 6
 ORDER_SAGA = "sagas.order_fulfilment:OrderFulfilment"
@@ -97,10 +97,10 @@ def test_acls_prints_each_principals_grants(secure_kafka: SecureKafka) -> None:
 
 @pytest.mark.timeout(600)
 def test_sagas_complete_with_exactly_the_printed_acls(
-    secure_kafka: SecureKafka, granted: str, scratch_database: ScratchDatabase, tmp_path: Path
+    secure_kafka: SecureKafka, granted: str, scratch_database: tuple[str, str], tmp_path: Path
 ) -> None:
-    database = {"SAGA_DATABASE_URL": scratch_database.app,
-                "SAGA_OWNER_DATABASE_URL": scratch_database.owner}  # fmt: skip
+    database = {"SAGA_DATABASE_URL": scratch_database[0],
+                "SAGA_OWNER_DATABASE_URL": scratch_database[1]}  # fmt: skip
     common = database | {"SAGA_SAGAS": ORDER_SAGA, "SAGA_CONSUMER_GROUP": granted}
     assert sagactl(["db", "migrate"], common, timeout=120).returncode == 0
     children: list[subprocess.Popen[bytes]] = []
@@ -120,17 +120,10 @@ def test_sagas_complete_with_exactly_the_printed_acls(
             common | secure_kafka.env("starter"),
             timeout=400,
         )
-        logs = "".join(f"\n--- {p.name}\n{p.read_text()[-2000:]}" for p in tmp_path.glob("*.log"))
-        assert demo.returncode == 0, demo.stderr[-2000:] + logs
+        assert demo.returncode == 0, demo.stderr[-2000:] + tails(tmp_path)
         assert f"{ORDERS} sagas in " in demo.stdout
     finally:
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop(children)
 
 
 @pytest.mark.parametrize(
@@ -153,14 +146,14 @@ def test_a_participant_principal_is_refused_what_it_was_not_granted(
 
 @pytest.mark.timeout(300)
 def test_a_forged_reply_topic_pauses_the_participant_with_a_clear_error(
-    secure_kafka: SecureKafka, granted: str, scratch_database: ScratchDatabase, tmp_path: Path
+    secure_kafka: SecureKafka, granted: str, scratch_database: tuple[str, str], tmp_path: Path
 ) -> None:
     """A command whose reply-topic header names another saga's replies: the participant may
     not write there, so it keeps the batch (a pause, offsets unstored) and says why."""
     _ensure_topic(secure_kafka, "trip_booking.replies")
     env = secure_kafka.env("credit") | {
-        "SAGA_DATABASE_URL": scratch_database.app,
-        "SAGA_OWNER_DATABASE_URL": scratch_database.owner,
+        "SAGA_DATABASE_URL": scratch_database[0],
+        "SAGA_OWNER_DATABASE_URL": scratch_database[1],
         "SAGA_SAGAS": ORDER_SAGA,
         "SAGA_LOG_FORMAT": "json",
     }
@@ -186,11 +179,11 @@ def test_a_forged_reply_topic_pauses_the_participant_with_a_clear_error(
         participant.wait(30)
 
 
-def _forged_credit_command(secure_kafka: SecureKafka, database: ScratchDatabase) -> str:
+def _forged_credit_command(secure_kafka: SecureKafka, database: tuple[str, str]) -> str:
     """Publish, as the admin, a valid ReserveCredit command that asks for its reply on
     trip_booking.replies; its message id."""
     step = OrderFulfilment.definition.steps["reserve_credit"]
-    registry = connect_registry(RegistrySettings(database_url=database.app))
+    registry = connect_registry(RegistrySettings(database_url=database[0]))
     codec = Codec(registry, CodecSettings())
     command = step.command(order_id="o-1", customer_id="c-1", amount_cents=100)
     message_id = f"forged-{uuid.uuid4().hex[:8]}"
@@ -212,11 +205,11 @@ def _forged_credit_command(secure_kafka: SecureKafka, database: ScratchDatabase)
 
 
 def test_a_worker_without_its_acls_stops_in_one_line(
-    secure_kafka: SecureKafka, granted: str, scratch_database: ScratchDatabase
+    secure_kafka: SecureKafka, granted: str, scratch_database: tuple[str, str]
 ) -> None:
     # The shipping service's principal may not create (or read) the worker's topics.
     env = secure_kafka.env("shipping") | {
-        "SAGA_DATABASE_URL": scratch_database.app,
+        "SAGA_DATABASE_URL": scratch_database[0],
         "SAGA_SAGAS": ORDER_SAGA,
         "SAGA_CONSUMER_GROUP": granted,
     }

@@ -3,7 +3,6 @@ against a PostgreSQL cluster of the test's own that accepts TLS connections only
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ import pytest
 from psycopg import sql
 
 from tests.integration.security._pki import Authority
-from tests.integration.security._run import sagactl
+from tests.integration.security._run import demo_counts, sagactl
 from tests.integration.security.conftest import free_ports
 from tests.integration.test_devstack import load_stack
 
@@ -80,10 +79,7 @@ def test_sagas_run_over_verified_tls(tls_cluster: TlsCluster, kafka_bootstrap: s
                SAGA_CONSUMER_GROUP="pg-tls-demo")  # fmt: skip
     result = sagactl(["demo", "--orders", str(ORDERS)], env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    counts = {
-        match[1]: int(match[2])
-        for match in re.finditer(r"^(\w+)\s+(\d+)\s", result.stdout, flags=re.MULTILINE)
-    }
+    counts = demo_counts(result.stdout)
     assert counts["all"] == ORDERS, result.stdout
 
 

@@ -3,26 +3,25 @@ a refused connection is one line at start, not a hang."""
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 
-from tests.integration.security._run import sagactl
-from tests.integration.security.conftest import ScratchDatabase, SecureKafka
+from tests.integration.security._run import demo_counts, sagactl
+from tests.integration.security.conftest import SecureKafka
 
 ORDERS = 12
 # A refusal is reported as soon as librdkafka reports it; this bounds start-up on a loaded box.
 REFUSAL_WITHIN_S = 30
 
 
-def _database(database: ScratchDatabase) -> dict[str, str]:
-    return {"SAGA_DATABASE_URL": database.app, "SAGA_OWNER_DATABASE_URL": database.owner}
+def _database(database: tuple[str, str]) -> dict[str, str]:
+    return {"SAGA_DATABASE_URL": database[0], "SAGA_OWNER_DATABASE_URL": database[1]}
 
 
 @pytest.mark.timeout(400)
 def test_sagas_run_end_to_end_over_sasl_ssl(
-    secure_kafka: SecureKafka, scratch_database: ScratchDatabase
+    secure_kafka: SecureKafka, scratch_database: tuple[str, str]
 ) -> None:
     # The demo creates the topics, runs `sagactl worker` and a `sagactl participant` per
     # service as child processes, starts the orders and waits for them: every client the
@@ -30,10 +29,7 @@ def test_sagas_run_end_to_end_over_sasl_ssl(
     env = secure_kafka.env("admin", mechanism="SCRAM-SHA-256") | _database(scratch_database)
     result = sagactl(["demo", "--orders", str(ORDERS)], env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    counts = {
-        match[1]: int(match[2])
-        for match in re.finditer(r"^(\w+)\s+(\d+)\s", result.stdout, flags=re.MULTILINE)
-    }
+    counts = demo_counts(result.stdout)
     assert counts["all"] == ORDERS, result.stdout
     assert sum(n for status, n in counts.items() if status not in ("all", "status")) == ORDERS
 
@@ -47,7 +43,7 @@ def test_sagas_run_end_to_end_over_sasl_ssl(
     ],
 )
 def test_a_refused_connection_is_one_line_at_start(
-    secure_kafka: SecureKafka, scratch_database: ScratchDatabase, case: str, complaint: str
+    secure_kafka: SecureKafka, scratch_database: tuple[str, str], case: str, complaint: str
 ) -> None:
     env = secure_kafka.env("worker") | _database(scratch_database)
     if case == "wrong-password":
@@ -69,7 +65,7 @@ def test_a_refused_connection_is_one_line_at_start(
 
 
 def test_a_plaintext_client_of_a_tls_listener_is_one_line(
-    secure_kafka: SecureKafka, scratch_database: ScratchDatabase
+    secure_kafka: SecureKafka, scratch_database: tuple[str, str]
 ) -> None:
     env = {"SAGA_KAFKA_BOOTSTRAP": secure_kafka.bootstrap} | _database(scratch_database)
     result = sagactl(["worker"], env, timeout=60)

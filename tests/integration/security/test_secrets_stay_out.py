@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import signal
 import subprocess
 import time
 import urllib.request
@@ -21,7 +20,7 @@ from psycopg.conninfo import make_conninfo
 
 from tests.conftest import PgUrls
 from tests.integration.security._pki import encrypt_key
-from tests.integration.security._run import sagactl, spawn
+from tests.integration.security._run import sagactl, spawn, stop, tails
 from tests.integration.security.conftest import SecureKafka, free_ports
 
 ORDERS = 5
@@ -66,10 +65,6 @@ def _write_secret(directory: Path, name: str, value: str) -> str:
     path.write_text(value + "\n")
     path.chmod(0o600)
     return str(path)
-
-
-def _tails(logs: Path) -> str:
-    return "".join(f"\n--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(logs.iterdir()))
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -160,7 +155,7 @@ def test_no_secret_appears_in_anything_the_processes_write(
                 timeout=300,
             )
         )
-        assert demo.returncode == 0, demo.stderr[-2000:] + _tails(logs)
+        assert demo.returncode == 0, demo.stderr[-2000:] + tails(logs)
         assert f"{ORDERS} sagas in " in demo.stdout
         with urllib.request.urlopen(
             f"http://127.0.0.1:{metrics_port}/metrics", timeout=10
@@ -189,14 +184,7 @@ def test_no_secret_appears_in_anything_the_processes_write(
             assert result.returncode == 3, (case, result.stderr[-2000:])
             assert len(result.stderr.splitlines()) == 1, (case, result.stderr[-2000:])
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop(children)
     outputs.extend(path.read_bytes() for path in logs.iterdir())
     written = b"\n".join(outputs)
     assert b'"level": "debug"' in written or b'"level":"debug"' in written, "no debug logging ran"
