@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -252,27 +252,40 @@ def postgres_up(settings: Settings) -> str:
         pwfile.write_text("postgres\n")
         if is_root():
             shutil.chown(pwfile, user="postgres", group="postgres")
-        run(
-            as_postgres_user(
-                [
-                    str(bin_dir / "initdb"),
-                    "-D",
-                    str(data),
-                    "--username=postgres",
-                    f"--pwfile={pwfile}",
-                    "--auth=scram-sha-256",
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                ]
-            ),
-            stdout=subprocess.DEVNULL,
-        )
+        init_postgres_cluster(bin_dir, data, pwfile)
         pwfile.unlink()
     log_file = home / "postgres.log"
     options = (
         f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c max_connections=200 "
         "-c shared_buffers=256MB -c wal_buffers=16MB -c max_wal_size=2GB"
     )
+    start_postgres_cluster(bin_dir, data, log_file, options)
+    create_roles(settings)
+    if not postgres_answers(settings.database_url):
+        raise StackError(f"PostgreSQL started but {redact(settings.database_url)} is refused")
+    return f"PostgreSQL started on 127.0.0.1:{port} (data in {data})"
+
+
+def init_postgres_cluster(bin_dir: Path, data: Path, pwfile: Path) -> None:
+    """initdb with the superuser postgres, whose password is in `pwfile`."""
+    run(
+        as_postgres_user(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "--username=postgres",
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ]
+        ),
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def start_postgres_cluster(bin_dir: Path, data: Path, log_file: Path, options: str) -> None:
     try:
         run(
             as_postgres_user(
@@ -294,10 +307,6 @@ def postgres_up(settings: Settings) -> str:
         )
     except subprocess.CalledProcessError as exc:
         raise StackError(f"PostgreSQL did not start:\n{tail(log_file)}") from exc
-    create_roles(settings)
-    if not postgres_answers(settings.database_url):
-        raise StackError(f"PostgreSQL started but {redact(settings.database_url)} is refused")
-    return f"PostgreSQL started on 127.0.0.1:{port} (data in {data})"
 
 
 def create_roles(settings: Settings) -> None:
@@ -344,6 +353,47 @@ def postgres_down() -> str:
     return f"PostgreSQL stopped (pid {pid})"
 
 
+def launch_tls_postgres(home: Path, port: int, cert: Path, key: Path) -> str:
+    """Start a PostgreSQL cluster of its own under `home` (which the postgres user must be able
+    to enter), on 127.0.0.1:`port`, that accepts only TLS connections (hostssl) with the
+    server certificate `cert`/`key`. Returns its superuser URL (postgres/postgres); stop it
+    with `stop_postgres_cluster(home)`. Tests use it rather than reconfigure the shared one."""
+    bin_dir = ensure_postgres_installed()
+    data = home / "data"
+    pwfile = home / "superuser.pw"
+    pwfile.write_text("postgres\n")
+    if is_root():
+        shutil.chown(home, user="postgres", group="postgres")
+        shutil.chown(pwfile, user="postgres", group="postgres")
+    init_postgres_cluster(bin_dir, data, pwfile)
+    (data / "pg_hba.conf").write_text(
+        "local all all scram-sha-256\n"
+        "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+        "hostnossl all all 0.0.0.0/0 reject\n"
+    )
+    for source, name in ((cert, "server.crt"), (key, "server.key")):
+        target = data / name
+        shutil.copyfile(source, target)
+        target.chmod(0o600)  # the server refuses a key others can read
+        if is_root():
+            shutil.chown(target, user="postgres", group="postgres")
+    options = (
+        f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c ssl=on "
+        "-c max_connections=40 -c shared_buffers=32MB"
+    )
+    log_file = home / "postgres.log"
+    start_postgres_cluster(bin_dir, data, log_file, options)
+    return f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres"
+
+
+def stop_postgres_cluster(home: Path) -> None:
+    bin_dir = ensure_postgres_installed()
+    run(
+        as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(home / "data"), "-m", "fast", "stop"]),
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
@@ -354,9 +404,17 @@ def redact(url: str) -> str:
 # --------------------------------------------------------------------------- Kafka
 
 
-def kafka_answers(bootstrap: str, timeout: float = 5.0) -> bool:
+def kafka_answers(
+    bootstrap: str, timeout: float = 5.0, client_config: Mapping[str, str] | None = None
+) -> bool:
+    """`client_config`: more librdkafka properties, such as a secured listener's."""
     admin = AdminClient(
-        {"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 3000, "log_level": 0}
+        {
+            "bootstrap.servers": bootstrap,
+            "socket.connection.setup.timeout.ms": 3000,
+            "log_level": 0,
+            **(client_config or {}),
+        }
     )
     try:
         metadata = admin.list_topics(timeout=timeout)
@@ -407,10 +465,7 @@ def launch_kafka(
     logs), formatting its storage first if it has never run. Returns at once: the caller waits
     (`wait_for_kafka`) and owns the process (its own session, so it survives `make`). Tests
     call this to get a broker that has never run, on ports of their own."""
-    java = shutil.which("java")
-    if java is None:
-        raise StackError("a Java 17+ runtime (java) is needed to run the Kafka broker")
-    ensure_kafka_jars(libs)
+    java = kafka_java(libs)
     data = home / "data"
     home.mkdir(parents=True, exist_ok=True)
     properties = home / "server.properties"
@@ -420,23 +475,47 @@ def launch_kafka(
         .replace("@CONTROLLER_PORT@", str(controller_port))
         .replace("@DATA_DIR@", str(data))
     )
-    classpath = f"{libs}/*"
-    if not (data / "meta.properties").exists():
-        run(
-            [
-                java,
-                "-cp",
-                classpath,
-                "kafka.tools.StorageTool",
-                "format",
-                "-g",
-                "-t",
-                kafka_cluster_id(),
-                "-c",
-                str(properties),
-            ],
-            capture_output=True,
-        )
+    format_kafka_storage(java, libs, properties, data)
+    return start_kafka_process(java, libs, properties, home)
+
+
+def kafka_java(libs: Path) -> str:
+    """The java binary, once the broker's jars are in `libs`."""
+    java = shutil.which("java")
+    if java is None:
+        raise StackError("a Java 17+ runtime (java) is needed to run the Kafka broker")
+    ensure_kafka_jars(libs)
+    return java
+
+
+def format_kafka_storage(
+    java: str, libs: Path, properties: Path, data: Path, extra: Sequence[str] = ()
+) -> None:
+    """Format a broker's storage with a fresh cluster id unless it has run before; `extra`
+    are more arguments of the storage tool (`--add-scram ...`)."""
+    if (data / "meta.properties").exists():
+        return
+    run(
+        [
+            java,
+            "-cp",
+            f"{libs}/*",
+            "kafka.tools.StorageTool",
+            "format",
+            "-g",
+            "-t",
+            kafka_cluster_id(),
+            "-c",
+            str(properties),
+            *extra,
+        ],
+        capture_output=True,
+    )
+
+
+def start_kafka_process(
+    java: str, libs: Path, properties: Path, home: Path
+) -> subprocess.Popen[bytes]:
     with (home / "stdout.log").open("ab") as out:
         return subprocess.Popen(
             [
@@ -445,7 +524,7 @@ def launch_kafka(
                 f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}",
                 f"-Dkafka.logs.dir={home}",
                 "-cp",
-                classpath,
+                f"{libs}/*",
                 "kafka.Kafka",
                 str(properties),
             ],
@@ -454,6 +533,79 @@ def launch_kafka(
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives `make` and the shell that ran it
         )
+
+
+@dataclass(frozen=True)
+class SecureBroker:
+    """What `launch_secure_kafka` needs: PEM files (the key store holds the broker's
+    unencrypted PKCS#8 key and its certificate), the SCRAM users to create, whether to
+    authorise with ACLs."""
+
+    keystore: Path
+    truststore: Path
+    admin_password: str
+    users: Mapping[str, str]  # name -> password, each for SCRAM-SHA-256 and SCRAM-SHA-512
+    authorizer: bool = True
+
+
+def launch_secure_kafka(
+    home: Path, port: int, controller_port: int, libs: Path, secure: SecureBroker
+) -> subprocess.Popen[bytes]:
+    """Like `launch_kafka`, but its one client listener is SASL_SSL (SCRAM, client
+    certificates required), the broker talks to itself there as the super user `admin`, and,
+    with `secure.authorizer`, KRaft's StandardAuthorizer denies what no ACL allows. The
+    controller listener stays PLAINTEXT on 127.0.0.1: in KRaft the broker reaches its
+    controller as User:ANONYMOUS, which is therefore a super user too."""
+    java = kafka_java(libs)
+    data = home / "data"
+    home.mkdir(parents=True, exist_ok=True)
+    base = (HERE / "server.properties.in").read_text()
+    base = base.replace("@CONTROLLER_PORT@", str(controller_port)).replace("@DATA_DIR@", str(data))
+    scram_login = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="admin" password="{secure.admin_password}";'
+    )
+    overrides = {
+        "listeners": f"SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"SASL_SSL://127.0.0.1:{port}",
+        "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "SASL_SSL",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-256",
+        # Each enabled mechanism needs a login entry, though only one is used inter-broker.
+        "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram_login,
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram_login,
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(secure.keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(secure.truststore),
+        # On a SASL_SSL listener only the listener-prefixed form applies (KIP-684).
+        "listener.name.sasl_ssl.ssl.client.auth": "required",
+        # With ACLs, topics come from the orchestrator's admin client or not at all.
+        "auto.create.topics.enable": "false" if secure.authorizer else "true",
+    }
+    if secure.authorizer:
+        overrides["authorizer.class.name"] = (
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        )
+        overrides["super.users"] = "User:admin;User:ANONYMOUS"
+    kept = [
+        line
+        for line in base.splitlines()
+        if line.partition("=")[0].strip() not in overrides
+        and not line.startswith(("listeners=", "advertised.listeners="))
+    ]
+    properties = home / "server.properties"
+    properties.write_text("\n".join([*kept, *(f"{k}={v}" for k, v in overrides.items())]) + "\n")
+    properties.chmod(0o600)  # it holds the admin's password
+    scram = [
+        argument
+        for name, password in {"admin": secure.admin_password, **secure.users}.items()
+        for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+        for argument in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
+    ]
+    format_kafka_storage(java, libs, properties, data, scram)
+    return start_kafka_process(java, libs, properties, home)
 
 
 def kafka_up(settings: Settings) -> str:
@@ -484,14 +636,16 @@ def kafka_up(settings: Settings) -> str:
     return f"Kafka 4.1 started on {settings.kafka_bootstrap} (pid {process.pid}, logs in {home})"
 
 
-def wait_for_kafka(bootstrap: str, pid: int, log_file: Path) -> None:
+def wait_for_kafka(
+    bootstrap: str, pid: int, log_file: Path, client_config: Mapping[str, str] | None = None
+) -> None:
     deadline = time.monotonic() + KAFKA_READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if not pid_alive(pid):
             raise StackError(
                 f"the Kafka broker (pid {pid}) exited during start-up:\n{tail(log_file)}"
             )
-        if kafka_answers(bootstrap, timeout=3.0):
+        if kafka_answers(bootstrap, timeout=3.0, client_config=client_config):
             return
         time.sleep(0.5)
     os.killpg(pid, signal.SIGKILL)

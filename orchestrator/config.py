@@ -11,6 +11,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from orchestrator.security import (
+    KafkaSecurity,
+    PostgresTls,
+    check_kafka_security,
+    check_postgres_tls,
+    read_secrets,
+    with_postgres_tls,
+)
+from orchestrator.security._kafka import SaslMechanism, SecurityProtocol
+from orchestrator.security._postgres import SslMode
+from orchestrator.security._secrets import SecretSourceError
+
 DEFAULT_DATABASE_URL = "postgresql://saga:saga@127.0.0.1:5433/saga"
 DEFAULT_OWNER_DATABASE_URL = "postgresql://saga_owner:saga_owner@127.0.0.1:5433/saga"
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
@@ -23,11 +35,28 @@ class ConfigError(ValueError):
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    database_url: str = DEFAULT_DATABASE_URL
-    owner_database_url: str = DEFAULT_OWNER_DATABASE_URL
+    # Secrets (connection strings carry passwords) are kept out of the settings' repr; each
+    # may also come from a file, SAGA_<NAME>_FILE (orchestrator/security/_secrets.py).
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
+    owner_database_url: str = Field(default=DEFAULT_OWNER_DATABASE_URL, repr=False)
     kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
+    # Kafka TLS and SASL, for every client (orchestrator/security/_kafka.py checks them).
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = Field(default="", repr=False)
+    kafka_ssl_ca_file: str = ""
+    kafka_ssl_cert_file: str = ""
+    kafka_ssl_key_file: str = ""
+    kafka_ssl_key_password: str = Field(default="", repr=False)
+    kafka_ssl_verify_hostname: bool = True
+    # PostgreSQL TLS, added to every database URL (orchestrator/security/_postgres.py).
+    database_sslmode: SslMode = ""
+    database_ssl_ca_file: str = ""
+    database_ssl_cert_file: str = ""
+    database_ssl_key_file: str = ""
     schema_registry_url: str | None = None
-    schema_registry_basic_auth: str | None = None
+    schema_registry_basic_auth: str | None = Field(default=None, repr=False)
     subject_name_strategy: Literal["TOPIC_RECORD", "RECORD", "TOPIC"] = "TOPIC_RECORD"
     schema_auto_register: bool = True
     consumer_group: str = "saga-orchestrator"
@@ -60,7 +89,7 @@ class Settings(BaseModel):
     start_versions: dict[str, int] = Field(default_factory=dict)
     # The demo participants' own database (their inbox and effects). Unset: the owner URL, as
     # configured (a participant creates its own tables), so compose and helm need not repeat it.
-    participant_database_url: str = ""
+    participant_database_url: str = Field(default="", repr=False)
     # Anchors (orchestrator/archive): the leader writes a signed checkpoint of every stream's
     # head to `anchor_topic` every `anchor_interval_s` seconds (0: never), signed with the
     # Ed25519 key in `anchor_signing_key_file` (unset: the leader writes none).
@@ -75,27 +104,80 @@ class Settings(BaseModel):
             return value
         return parse_start_versions(value)
 
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _participant_database_defaults_to_owner(self) -> Settings:
         if not self.participant_database_url:
             object.__setattr__(self, "participant_database_url", self.owner_database_url)
         return self
 
+    @model_validator(mode="after")
+    def _secured(self) -> Settings:
+        problems = check_kafka_security(self.kafka_security) + check_postgres_tls(self.postgres_tls)
+        if problems:
+            raise ValueError("; ".join(problems))
+        for name in ("database_url", "owner_database_url", "participant_database_url"):
+            object.__setattr__(
+                self, name, with_postgres_tls(getattr(self, name), self.postgres_tls)
+            )
+        return self
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            ca_file=self.kafka_ssl_ca_file,
+            cert_file=self.kafka_ssl_cert_file,
+            key_file=self.kafka_ssl_key_file,
+            key_password=self.kafka_ssl_key_password,
+            verify_hostname=self.kafka_ssl_verify_hostname,
+        )
+
+    @property
+    def postgres_tls(self) -> PostgresTls:
+        return PostgresTls(
+            sslmode=self.database_sslmode,
+            ca_file=self.database_ssl_ca_file,
+            cert_file=self.database_ssl_cert_file,
+            key_file=self.database_ssl_key_file,
+        )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        values = {
+        values: dict[str, str] = {
             name: env[f"SAGA_{name.upper()}"]
             for name in cls.model_fields
             if env.get(f"SAGA_{name.upper()}")
         }
         try:
+            secrets = read_secrets(env)
+        except SecretSourceError as exc:
+            raise ConfigError(str(exc)) from None
+        values.update(
+            {variable.removeprefix("SAGA_").lower(): v for variable, v in secrets.items()}
+        )
+        try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"SAGA_{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()
-            )
-            raise ConfigError(problems) from None
+            raise ConfigError("; ".join(_problem(err) for err in exc.errors())) from None
+
+
+def _problem(error: Mapping[str, object]) -> str:
+    """One validation error as `SAGA_NAME: what is wrong`. The value itself is never shown:
+    it may be a secret. A check across settings names its variables in its own message."""
+    location = error.get("loc")
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    if isinstance(location, tuple) and location:
+        return f"SAGA_{str(location[0]).upper()}: {message}"
+    return message
 
 
 def parse_start_versions(text: str) -> dict[str, int]:

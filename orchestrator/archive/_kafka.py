@@ -10,6 +10,8 @@ a forged one fails its signature.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -40,12 +42,18 @@ _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
 
 
+# `security`: the librdkafka TLS/SASL properties (orchestrator.security.kafka_client_security).
+_PLAIN: Final[Mapping[str, Any]] = MappingProxyType({})
+
+
 class AnchorTopicError(Exception):
     """The anchors topic could not be created, written or read."""
 
 
-def ensure_anchor_topic(bootstrap: str, topic: str, replication_factor: int) -> None:
-    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": _QUIET}
+def ensure_anchor_topic(
+    bootstrap: str, topic: str, replication_factor: int, security: Mapping[str, Any] = _PLAIN
+) -> None:
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, **security, "logger": _QUIET}
     admin = AdminClient(config)
     spec = NewTopic(topic, 1, replication_factor, config=dict(ANCHOR_TOPIC_CONFIG))
     for name, future in admin.create_topics([spec], request_timeout=TIMEOUT_S).items():
@@ -58,11 +66,14 @@ def ensure_anchor_topic(bootstrap: str, topic: str, replication_factor: int) -> 
             raise AnchorTopicError(f"cannot create anchors topic {name}: {error}") from None
 
 
-def publish_anchor(bootstrap: str, topic: str, value: bytes) -> int:
+def publish_anchor(
+    bootstrap: str, topic: str, value: bytes, security: Mapping[str, Any] = _PLAIN
+) -> int:
     """Write one anchor and wait until the broker has it; its offset."""
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
+            **security,
             "logger": _QUIET,
             "acks": "all",
             "enable.idempotence": True,
@@ -85,11 +96,14 @@ def publish_anchor(bootstrap: str, topic: str, value: bytes) -> int:
     return int(outcome["offset"])
 
 
-def latest_anchor(bootstrap: str, topic: str) -> tuple[int, bytes] | None:
+def latest_anchor(
+    bootstrap: str, topic: str, security: Mapping[str, Any] = _PLAIN
+) -> tuple[int, bytes] | None:
     """The offset and value of the newest message of the anchors topic, None if it has none."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
+            **security,
             "logger": _QUIET,
             "group.id": "saga-anchor-reader",
             "enable.auto.commit": False,

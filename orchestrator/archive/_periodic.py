@@ -16,6 +16,7 @@ from orchestrator.archive._kafka import AnchorTopicError
 from orchestrator.archive._keys import SigningKeyError, fingerprint, load_private_key
 from orchestrator.archive._service import AnchorTarget, write_anchor
 from orchestrator.config import ConfigError, Settings
+from orchestrator.security import kafka_client_security
 
 __all__ = ["PeriodicAnchor"]
 
@@ -37,7 +38,10 @@ class PeriodicAnchor:
             raise ConfigError(f"SAGA_ANCHOR_SIGNING_KEY_FILE: {exc}") from None
         self._conninfo = settings.database_url
         self._target = AnchorTarget(
-            settings.kafka_bootstrap, settings.anchor_topic, settings.topic_replication_factor
+            settings.kafka_bootstrap,
+            settings.anchor_topic,
+            settings.topic_replication_factor,
+            kafka_client_security(settings),
         )
         self._interval = float(settings.anchor_interval_s)
         self._clock = clock

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -149,6 +149,8 @@ class AnchorTarget:
     bootstrap: str
     topic: str
     replication_factor: int = 1
+    # TLS/SASL properties for the clients (orchestrator.security.kafka_client_security).
+    security: Mapping[str, Any] = field(default_factory=dict)
 
 
 def read_anchor(conninfo: str, now: datetime) -> Anchor:
@@ -165,8 +167,11 @@ def write_anchor(
 ) -> tuple[Anchor, int]:
     """Read every head, sign them, write them to the anchors topic: the anchor and its offset."""
     anchor = read_anchor(conninfo, now or datetime.now(UTC))
-    _kafka.ensure_anchor_topic(target.bootstrap, target.topic, target.replication_factor)
-    offset = _kafka.publish_anchor(target.bootstrap, target.topic, encode_anchor(anchor, key))
+    _kafka.ensure_anchor_topic(
+        target.bootstrap, target.topic, target.replication_factor, target.security
+    )
+    signed = encode_anchor(anchor, key)
+    offset = _kafka.publish_anchor(target.bootstrap, target.topic, signed, target.security)
     return anchor, offset
 
 
@@ -180,7 +185,7 @@ class AnchorCheck:
 def check_anchor(conninfo: str, target: AnchorTarget, public_key: Ed25519PublicKey) -> AnchorCheck:
     """The store against the newest anchor. Raises AnchorError for an anchor that does not
     verify (itself a finding: someone wrote to the anchors topic without the key)."""
-    latest = _kafka.latest_anchor(target.bootstrap, target.topic)
+    latest = _kafka.latest_anchor(target.bootstrap, target.topic, target.security)
     if latest is None:
         return AnchorCheck(None, None, [])
     offset, value = latest

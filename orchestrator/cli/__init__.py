@@ -19,6 +19,7 @@ import click
 import psycopg
 from confluent_kafka import KafkaException
 
+from orchestrator.cli._acls import acls
 from orchestrator.cli._archive import anchor_command, export_command, import_command, verify
 from orchestrator.cli._db import db
 from orchestrator.cli._demo import demo
@@ -32,6 +33,7 @@ from orchestrator.cli._saga import saga
 from orchestrator.cli._schemas import schemas
 from orchestrator.cli._worker import participant, projector, worker
 from orchestrator.config import ConfigError
+from orchestrator.kafka import TopicSetupError
 
 __all__ = ["main", "sagactl"]
 
@@ -46,6 +48,8 @@ class _Sagactl(click.Group):
             raise fail(f"PostgreSQL failed: {first_line(exc)}", EXIT_UNREACHABLE) from None
         except KafkaException as exc:
             raise fail(f"Kafka failed: {kafka_reason(exc)}", EXIT_UNREACHABLE) from None
+        except TopicSetupError as exc:  # e.g. a principal without CREATE (sagactl acls)
+            raise fail(f"Kafka topics: {exc}", EXIT_UNREACHABLE) from None
 
 
 @click.group(cls=_Sagactl, context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,6 +58,7 @@ def sagactl() -> None:
 
 
 for command in (
+    acls,
     db,
     demo,
     dlq,

@@ -57,6 +57,7 @@ from orchestrator.cli._output import (
 from orchestrator.cli._reach import require_kafka, require_postgres
 from orchestrator.cli._types import StreamId
 from orchestrator.config import ConfigError, Settings
+from orchestrator.security import kafka_client_security
 
 __all__ = [
     "FINDING_COLUMNS",
@@ -258,7 +259,10 @@ def verify(ctx: click.Context, file: Path | None, public_key: Path | None, outpu
 
 def _target(settings: Settings) -> AnchorTarget:
     return AnchorTarget(
-        settings.kafka_bootstrap, settings.anchor_topic, settings.topic_replication_factor
+        settings.kafka_bootstrap,
+        settings.anchor_topic,
+        settings.topic_replication_factor,
+        kafka_client_security(settings),
     )
 
 
@@ -274,7 +278,7 @@ def anchor_command(key_file: Path | None, output: str) -> None:
     to the anchors topic (SAGA_ANCHOR_TOPIC), which `db verify` judges the store by."""
     settings = _settings()
     require_postgres(settings.database_url)
-    require_kafka(settings.kafka_bootstrap)
+    require_kafka(settings)
     if key_file is None and not settings.anchor_signing_key_file:
         _fail(
             "db anchor: no signing key: give --key-file or set SAGA_ANCHOR_SIGNING_KEY_FILE",
@@ -314,7 +318,7 @@ def anchor_findings(settings: Settings, public_key: Path | None) -> list[dict[st
             "anchors not checked: give --public-key or set SAGA_ANCHOR_SIGNING_KEY_FILE", err=True
         )
         return None
-    require_kafka(settings.kafka_bootstrap)
+    require_kafka(settings)
     try:
         check = check_anchor(settings.database_url, _target(settings), key)
     except AnchorTopicError as exc:

@@ -10,7 +10,8 @@ from orchestrator.cli._output import EXIT_USAGE, fail
 from orchestrator.cli._reach import Needs, require_postgres, requires
 from orchestrator.cli._signals import stop_on_signals
 from orchestrator.cli._types import Credentials, HostAddress
-from orchestrator.codec import RegistryHttpServer, RegistrySettings
+from orchestrator.codec import RegistryHttpServer
+from orchestrator.config import Settings
 
 BASIC_AUTH_ENV = "SAGA_REGISTRY_SERVER_BASIC_AUTH"
 
@@ -48,7 +49,7 @@ def serve(host: str, port: int, basic_auth: str | None) -> None:
     share the orchestrator's schema ids. Exit 2 for a bad option or a port in use, 3 when
     PostgreSQL does not answer.
     """
-    database_url = RegistrySettings.from_env().database_url
+    database_url = Settings.from_env().database_url  # secrets from files, database TLS
     require_postgres(database_url)
     try:
         server = RegistryHttpServer(database_url, (host, port), basic_auth=basic_auth)

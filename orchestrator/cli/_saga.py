@@ -328,7 +328,7 @@ def _send(saga_id: str, message: Message, dry_run: bool) -> None:
     if dry_run:
         click.echo(f"would send {message.avro_name} to {topic}: {message.model_dump_json()}")
         return
-    require_kafka(settings.kafka_bootstrap)
+    require_kafka(settings)
     producer = Producer(producer_config(settings, client_id="sagactl-operator"))
     delivery = DeliveryTracker()
     try:

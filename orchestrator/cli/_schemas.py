@@ -216,7 +216,13 @@ def _parse_bindings(
 
 
 def _with_registry(work: Callable[[SchemaRegistryClient], T]) -> T:
-    settings = RegistrySettings.from_env()
+    # From Settings, as the worker's codec is built: secrets from files, database TLS.
+    configured = Settings.from_env()
+    settings = RegistrySettings(
+        url=configured.schema_registry_url,
+        basic_auth=configured.schema_registry_basic_auth,
+        database_url=configured.database_url,
+    )
     registry = connect_registry(settings)
     try:
         return work(registry)

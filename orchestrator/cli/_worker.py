@@ -20,7 +20,7 @@ from sagas.order_services import EFFECTS_DDL, SERVICES, Behaviour, order_service
 
 
 @click.command()
-@requires(Needs.DATABASE, Needs.KAFKA)
+@requires(Needs.DATABASE, Needs.KAFKA, Needs.REGISTRY)
 def worker() -> None:
     """Run the orchestrator worker until SIGTERM (finishes its batch, commits, exits 0)."""
     settings = Settings.from_env()
@@ -87,7 +87,7 @@ def projector() -> None:
     "--seed", default=7, show_default=True, help="Makes the simulated outcomes repeatable."
 )
 # The codec's built-in registry lives in SAGA_DATABASE_URL; the inbox in the participant's.
-@requires(Needs.DATABASE, Needs.PARTICIPANT_DATABASE, Needs.KAFKA)
+@requires(Needs.DATABASE, Needs.PARTICIPANT_DATABASE, Needs.KAFKA, Needs.REGISTRY)
 def participant(
     services: tuple[str, ...], failure_rate: float, silence_rate: float, seed: int
 ) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.config import Settings
+from orchestrator.security import kafka_connection
 
 
 def producer_config(settings: Settings, *, client_id: str) -> dict[str, Any]:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap,
+        **kafka_connection(settings),
         "client.id": client_id,
         "enable.idempotence": True,
         "acks": "all",
@@ -30,7 +31,7 @@ def producer_config(settings: Settings, *, client_id: str) -> dict[str, Any]:
 
 def consumer_config(settings: Settings, *, group_id: str, client_id: str) -> dict[str, Any]:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap,
+        **kafka_connection(settings),
         "group.id": group_id,
         "client.id": client_id,
         "auto.offset.reset": "earliest",
@@ -49,14 +50,14 @@ def consumer_config(settings: Settings, *, group_id: str, client_id: str) -> dic
 
 
 def admin_config(settings: Settings) -> dict[str, Any]:
-    return {"bootstrap.servers": settings.kafka_bootstrap}
+    return kafka_connection(settings)
 
 
 def reader_config(settings: Settings, *, group_id: str) -> dict[str, Any]:
     """A consumer that is only ever assigned partitions: it never joins its group and never
     commits, so reading through it changes nothing (operators' dead-letter listings)."""
     return {
-        "bootstrap.servers": settings.kafka_bootstrap,
+        **kafka_connection(settings),
         "group.id": group_id,
         "enable.auto.commit": False,
         "enable.partition.eof": True,

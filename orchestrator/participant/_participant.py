@@ -43,6 +43,7 @@ from orchestrator.kafka import (
     DeliveryTracker,
     Headers,
     Producer,
+    PublishError,
     consume_batch,
     consumer_config,
     producer_config,
@@ -402,7 +403,14 @@ class Participant:
                 for message in messages:
                     error = message.error()
                     if error is not None:
-                        if error.code() != KafkaError._PARTITION_EOF:
+                        if error.code() in _AUTHORIZATION_ERRORS:
+                            # Nothing is consumed until the ACLs allow it: a pause, said plainly.
+                            log.error(
+                                "Kafka refused to let this participant's principal consume",
+                                participant=self.name,
+                                error=str(error),
+                            )
+                        elif error.code() != KafkaError._PARTITION_EOF:
                             log.warning("consumer error", participant=self.name, error=str(error))
                         continue
                     records.append(ConsumedRecord.from_message(message))
@@ -437,9 +445,20 @@ class Participant:
             else:
                 return
             # A dependency is down: keep the batch, never dead-letter healthy commands for it.
-            log.warning(
-                "dependency unavailable; retrying batch", participant=self.name, error=repr(error)
-            )
+            if _not_authorized(error):
+                # Paused until the ACLs allow the reply (sagactl acls), said plainly.
+                log.error(
+                    "Kafka refused a reply: this participant's principal may not write its "
+                    "topic; retrying batch",
+                    participant=self.name,
+                    error=str(error),
+                )
+            else:
+                log.warning(
+                    "dependency unavailable; retrying batch",
+                    participant=self.name,
+                    error=repr(error),
+                )
             if stop.wait(delay):
                 raise error
             delay = min(delay * 2, 5.0)
@@ -471,6 +490,16 @@ class Participant:
         # Raises PublishError unless every reply was acknowledged: the offsets stay unstored
         # and the batch is retried (the inbox answers with the stored replies).
         self._delivery.raise_if_failed(producer, 30.0)
+
+
+_AUTHORIZATION_ERRORS = frozenset(
+    {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
+)
+
+
+def _not_authorized(error: BaseException) -> bool:
+    # The delivery failure is flattened into PublishError's text by the tracker.
+    return isinstance(error, PublishError) and "TOPIC_AUTHORIZATION_FAILED" in str(error)
 
 
 def _reply_headers(record: ConsumedRecord, context: CommandContext) -> Headers:

@@ -3,21 +3,31 @@ the Compose specification's JSON schema, and against the commands and settings t
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from orchestrator.config import Settings
+from orchestrator.security import SECRET_VARIABLES
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
 
 
-def load() -> dict[str, Any]:
-    document = yaml.safe_load(COMPOSE.read_text())
+def load(shell: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The file as Compose reads it with the shell variables `shell` (none by default):
+    `${NAME:-default}` is the variable when set and not empty, else the default."""
+
+    def interpolate(match: re.Match[str]) -> str:
+        return (shell or {}).get(match[1]) or match[2]
+
+    text = re.sub(r"\$\{([A-Z0-9_]+):-([^}]*)\}", interpolate, COMPOSE.read_text())
+    document = yaml.safe_load(text)
     assert isinstance(document, dict)
     return document
 
@@ -46,6 +56,7 @@ def test_compose_runs_the_whole_stack() -> None:
 
 def test_compose_sets_only_variables_the_orchestrator_reads() -> None:
     known = {f"SAGA_{name.upper()}" for name in Settings.model_fields}
+    known |= {f"{variable}_FILE" for variable in SECRET_VARIABLES}
     worker_env = load()["services"]["worker"]["environment"]
     assert set(worker_env) <= known
 
@@ -92,3 +103,33 @@ def test_participants_keep_their_own_database_and_never_see_owner_credentials() 
         assert settings.database_url == worker.database_url  # the built-in schema registry
     roles = load()["configs"]["roles"]["content"]
     assert "CREATE DATABASE saga_participants OWNER saga_participant" in roles
+
+
+def test_security_settings_pass_through_and_secrets_only_as_files() -> None:
+    shell = {
+        "SAGA_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "SAGA_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "SAGA_KAFKA_SASL_USERNAME": "saga-worker",
+        "SAGA_KAFKA_SASL_PASSWORD_FILE": "/run/secrets/kafka_sasl_password",
+        "SAGA_KAFKA_SSL_CA_FILE": "/run/secrets/kafka_ssl_ca",
+        "KAFKA_SASL_PASSWORD_SECRET": "./secrets/kafka-password",
+    }
+    document = load(shell)
+    services = document["services"]
+    assert isinstance(services, dict)
+    for name, service in services.items():
+        if not str(service.get("image", "")).startswith("saga-orchestrator"):
+            continue
+        environment = service["environment"]
+        for variable, value in shell.items():
+            if variable.startswith("SAGA_"):
+                assert environment[variable] == value, (name, variable)
+        # Passwords and keys reach the containers as mounted secrets, never as values.
+        assert not set(environment) & {"SAGA_KAFKA_SASL_PASSWORD", "SAGA_KAFKA_SSL_KEY_PASSWORD"}
+        assert "kafka_sasl_password" in service["secrets"], name
+    secrets = document["secrets"]
+    assert isinstance(secrets, dict)
+    assert secrets["kafka_sasl_password"] == {"file": "./secrets/kafka-password"}
+    # Without the variables, nothing is secured and the (empty) secrets are unused.
+    plain = Settings.from_env(load()["services"]["worker"]["environment"])
+    assert plain.kafka_security_protocol == "PLAINTEXT"

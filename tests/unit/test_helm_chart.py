@@ -6,6 +6,7 @@ chart nobody rendered is a chart nobody knows works.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -20,10 +21,13 @@ from prometheus_client import CollectorRegistry
 
 from orchestrator.config import Settings
 from orchestrator.observability import Metrics
+from orchestrator.security import SECRET_VARIABLES
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "saga-orchestrator"
 KUBE_VERSION = "1.30.0"  # helm template's built-in default (1.20) predates the chart's floor
-ALLOWED_ENV = {f"SAGA_{name.upper()}" for name in Settings.model_fields}
+ALLOWED_ENV = {f"SAGA_{name.upper()}" for name in Settings.model_fields} | {
+    f"{variable}_FILE" for variable in SECRET_VARIABLES
+}
 ALL_FEATURES = {
     "autoscaling.enabled": "true",
     "metrics.serviceMonitor.enabled": "true",
@@ -379,6 +383,7 @@ def test_the_chart_sets_every_setting_the_worker_reads(everything: list[Manifest
     for deployment in _of_kind(everything, "Deployment"):
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             names |= {env["name"] for env in container.get("env", [])}
+    names |= {name.removesuffix("_FILE") for name in names}  # secrets come as files
     wanted = {f"SAGA_{name.upper()}" for name in Settings.model_fields}
     # The registry URL is set only when one is configured (empty: the built-in registry).
     missing = wanted - names - {"SAGA_SCHEMA_REGISTRY_URL"}
@@ -522,3 +527,118 @@ def test_start_versions_reach_the_worker_and_are_checked_by_the_schema(helm: Hel
     )
     assert result.returncode != 0
     assert "/config/startVersions" in result.stdout + result.stderr
+
+
+# --- Kafka and PostgreSQL security: settings in the ConfigMap, secrets only as mounted files ---
+
+SECURE = {
+    **WHERE,
+    "database.url": APP_URL,
+    "database.ownerUrl": OWNER_URL,
+    "participants.database.url": SERVICES_URL,
+    "schemaRegistry.url": "https://registry.sagas.svc",
+    "schemaRegistry.basicAuth": "saga:registry-pw",
+    "kafkaSecurity.protocol": "SASL_SSL",
+    "kafkaSecurity.sasl.mechanism": "SCRAM-SHA-512",
+    "kafkaSecurity.sasl.username": "saga-worker",
+    "kafkaSecurity.sasl.passwordSecret.name": "kafka-worker",
+    "kafkaSecurity.tls.secretName": "kafka-tls",
+    "kafkaSecurity.tls.certKey": "tls.crt",
+    "kafkaSecurity.tls.keyKey": "tls.key",
+    "kafkaSecurity.tls.keyPasswordKey": "key-password",
+    "databaseTls.sslmode": "verify-full",
+    "databaseTls.secretName": "postgres-ca",
+    "participants.kafkaSasl.credit.username": "saga-credit",
+    "participants.kafkaSasl.credit.passwordSecret.name": "kafka-credit",
+    "participants.kafkaSasl.credit.passwordSecret.key": "pw",
+}
+
+
+def _mounted_files(spec: Manifest, container: Manifest) -> dict[str, tuple[str, str]]:
+    """Every file a container sees from a Secret volume: path -> (Secret, key)."""
+    volumes = {volume["name"]: volume for volume in spec.get("volumes", [])}
+    files: dict[str, tuple[str, str]] = {}
+    for mount in container.get("volumeMounts", []):
+        secret = volumes[mount["name"]].get("secret")
+        if secret is None:
+            continue
+        assert mount.get("readOnly") is True, mount
+        for item in secret.get("items", []):
+            files[f"{mount['mountPath']}/{item['path']}"] = (secret["secretName"], item["key"])
+    return files
+
+
+def test_security_settings_reach_every_pod_and_secrets_only_as_files(helm: Helm) -> None:
+    manifests = _render(helm, SECURE)
+    config = _one(manifests, "ConfigMap")["data"]
+    assert config["SAGA_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert config["SAGA_DATABASE_SSLMODE"] == "verify-full"
+    # No secret's value in a ConfigMap: only settings and the paths of mounted files.
+    for configmap in _of_kind(manifests, "ConfigMap"):
+        rendered = json.dumps(configmap)
+        for secret in ("registry-pw", "app-pw", "owner-pw", "services-pw"):
+            assert secret not in rendered
+        assert not set(configmap["data"]) & set(SECRET_VARIABLES)
+    wanted = {
+        "SAGA_KAFKA_SASL_PASSWORD_FILE": ("kafka-worker", "password"),
+        "SAGA_KAFKA_SSL_CA_FILE": ("kafka-tls", "ca.crt"),
+        "SAGA_KAFKA_SSL_CERT_FILE": ("kafka-tls", "tls.crt"),
+        "SAGA_KAFKA_SSL_KEY_FILE": ("kafka-tls", "tls.key"),
+        "SAGA_KAFKA_SSL_KEY_PASSWORD_FILE": ("kafka-tls", "key-password"),
+        "SAGA_DATABASE_SSL_CA_FILE": ("postgres-ca", "ca.crt"),
+    }
+    seen = []
+    for spec in _pod_specs(manifests):
+        for container in spec["containers"]:
+            files = _mounted_files(spec, container)
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            command = container["args"][:2]
+            if command == ["db", "migrate"]:
+                # Migrations talk to PostgreSQL only: its TLS, no Kafka secret.
+                assert env["SAGA_DATABASE_SSLMODE"] == "verify-full"
+                assert files == {env["SAGA_DATABASE_SSL_CA_FILE"]: ("postgres-ca", "ca.crt")}
+                seen.append("migrate")
+                continue
+            expected = dict(wanted)
+            if command == ["participant", "credit"]:
+                assert env["SAGA_KAFKA_SASL_USERNAME"] == "saga-credit"
+                expected["SAGA_KAFKA_SASL_PASSWORD_FILE"] = ("kafka-credit", "pw")
+            else:
+                assert "SAGA_KAFKA_SASL_USERNAME" not in env  # the ConfigMap's: the worker's
+            for variable, source in expected.items():
+                path = env.get(variable) or config[variable]
+                assert files[path] == source, (container["name"], variable)
+            seen.append(command[0])
+    assert sorted(seen) == ["migrate", "participant", "participant", "participant", "worker"]
+
+
+def test_without_security_values_nothing_is_mounted_or_secured(default: list[Manifest]) -> None:
+    config = _one(default, "ConfigMap")["data"]
+    settings = Settings.from_env({k: v for k, v in config.items() if k.startswith("SAGA_")})
+    assert settings.kafka_security_protocol == "PLAINTEXT"
+    assert settings.database_sslmode == ""
+    for spec in _pod_specs(default):
+        for container in spec["containers"]:
+            assert _mounted_files(spec, container) == {}
+
+
+def test_a_participant_with_its_own_principal_needs_no_worker_password(helm: Helm) -> None:
+    values = {
+        "participants.enabled": "true",
+        "kafkaSecurity.protocol": "SASL_SSL",
+        "kafkaSecurity.sasl.mechanism": "SCRAM-SHA-512",
+        "participants.kafkaSasl.shipping.username": "saga-shipping",
+        "participants.kafkaSasl.shipping.passwordSecret.name": "kafka-shipping",
+        "participants.kafkaSasl.shipping.passwordSecret.key": "password",
+    }
+    manifests = _render(helm, values)
+    for spec in _pod_specs(manifests):
+        for container in spec["containers"]:
+            files = _mounted_files(spec, container)
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            if container["args"] == ["participant", "shipping"]:
+                assert files == {
+                    env["SAGA_KAFKA_SASL_PASSWORD_FILE"]: ("kafka-shipping", "password")
+                }
+            else:
+                assert files == {}, container["name"]

@@ -41,7 +41,7 @@ def make_stack(request: pytest.FixtureRequest, suffix: str) -> Iterator[MakeStac
         return
     pg_urls: PgUrls = request.getfixturevalue("pg_urls")
     bootstrap: str = request.getfixturevalue("kafka_bootstrap")
-    from tests.integration.event_store.conftest import scratch_database
+    from tests.support import scratch_database
 
     with scratch_database(pg_urls) as db:
         with psycopg.connect(db.owner, autocommit=True) as conn:

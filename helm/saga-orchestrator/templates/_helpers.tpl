@@ -117,3 +117,82 @@ tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/* Volume mounts of the security Secrets (see kafkaSecurity and databaseTls in values.yaml);
+the paths match the ConfigMap's SAGA_*_FILE variables. Call with (dict "root" $ "sasl" ...),
+`sasl` as for saga.securityVolumes. */}}
+{{- define "saga.securityMounts" -}}
+{{- $root := .root }}
+{{- if (default $root.Values.kafkaSecurity.sasl.passwordSecret .sasl).name }}
+- name: kafka-sasl
+  mountPath: /var/run/saga-kafka-sasl
+  readOnly: true
+{{- end }}
+{{- if $root.Values.kafkaSecurity.tls.secretName }}
+- name: kafka-tls
+  mountPath: /var/run/saga-kafka-tls
+  readOnly: true
+{{- end }}
+{{- if $root.Values.databaseTls.secretName }}
+- name: database-tls
+  mountPath: /var/run/saga-db-tls
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* The volumes behind saga.securityMounts. `sasl` (optional) is a participant's own
+passwordSecret, replacing the worker's. Call with (dict "root" $ "sasl" ...). Mode 0440: the
+pods run as a non-root user in the volume's group (fsGroup), and libpq accepts a root-owned
+key that is group-readable. */}}
+{{- define "saga.securityVolumes" -}}
+{{- $root := .root }}
+{{- $sasl := default $root.Values.kafkaSecurity.sasl.passwordSecret .sasl }}
+{{- if $sasl.name }}
+- name: kafka-sasl
+  secret:
+    secretName: {{ $sasl.name }}
+    defaultMode: 0440
+    items:
+      - key: {{ $sasl.key }}
+        path: password
+{{- end }}
+{{- with $root.Values.kafkaSecurity.tls }}
+{{- if .secretName }}
+- name: kafka-tls
+  secret:
+    secretName: {{ .secretName }}
+    defaultMode: 0440
+    items:
+      {{- if .caKey }}
+      - {key: {{ .caKey }}, path: ca.crt}
+      {{- end }}
+      {{- if .certKey }}
+      - {key: {{ .certKey }}, path: tls.crt}
+      {{- end }}
+      {{- if .keyKey }}
+      - {key: {{ .keyKey }}, path: tls.key}
+      {{- end }}
+      {{- if .keyPasswordKey }}
+      - {key: {{ .keyPasswordKey }}, path: key-password}
+      {{- end }}
+{{- end }}
+{{- end }}
+{{- with $root.Values.databaseTls }}
+{{- if .secretName }}
+- name: database-tls
+  secret:
+    secretName: {{ .secretName }}
+    defaultMode: 0440
+    items:
+      {{- if .caKey }}
+      - {key: {{ .caKey }}, path: ca.crt}
+      {{- end }}
+      {{- if .certKey }}
+      - {key: {{ .certKey }}, path: tls.crt}
+      {{- end }}
+      {{- if .keyKey }}
+      - {key: {{ .keyKey }}, path: tls.key}
+      {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
