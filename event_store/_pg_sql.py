@@ -193,7 +193,7 @@ def recorded_event(row: tuple[Any, ...]) -> RecordedEvent:
     )
 
 
-def _tx_of(conn: Connection, after_position: int) -> str:
+def tx_of(conn: Connection, after_position: int) -> str:
     """The writing transaction of the event a reader resumes after ('0' from the start)."""
     if after_position == 0:
         return "0"
@@ -204,7 +204,7 @@ def _tx_of(conn: Connection, after_position: int) -> str:
 
 
 def read_all(conn: Connection, after_position: int, limit: int) -> list[RecordedEvent]:
-    after_tx = _tx_of(conn, after_position)
+    after_tx = tx_of(conn, after_position)
     rows = conn.execute(
         READ_ALL_SQL,
         {"after_tx": after_tx, "after_position": after_position, "limit": limit},
@@ -219,7 +219,7 @@ def read_type(
     """Events of `event_types` after `after_position` in gap-safe order, and the position a
     reader may resume from: the last event returned when the page is full, else the head of
     the readable log (nothing of those types lies before it)."""
-    after_tx = _tx_of(conn, after_position)
+    after_tx = tx_of(conn, after_position)
     rows = conn.execute(
         READ_TYPE_SQL,
         {

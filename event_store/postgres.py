@@ -41,12 +41,18 @@ from event_store._reads import (
     check_stream_range,
     check_timestamp,
 )
-from event_store._retry import RetryPolicy, retrying
+from event_store.retry import RetryPolicy, retrying
 from event_store.verify import ChainBreak, VerifyReport, verify_events
 
-__all__ = ["PostgresCheckpointStore", "PostgresEventStore"]
+__all__ = ["InTransaction", "PostgresCheckpointStore", "PostgresEventStore"]
 
 T = TypeVar("T")
+
+# Work done in an append's own transaction, after its events are inserted and before COMMIT:
+# given the connection, what was appended, and the `recorded_at` every event of it carries.
+# What it writes commits, or rolls back, with the events (a read model kept in step with the
+# log); it runs again if the transaction is re-run after a lost race.
+InTransaction = Callable[[sql.Connection, BatchAppendResult, datetime], None]
 
 
 class PostgresEventStore:
@@ -117,12 +123,16 @@ class PostgresEventStore:
             raise result.conflicts[stream_id]
         return result.appended[stream_id]
 
-    def append_batch(self, appends: Sequence[StreamAppend]) -> BatchAppendResult:
+    def append_batch(
+        self, appends: Sequence[StreamAppend], *, in_transaction: InTransaction | None = None
+    ) -> BatchAppendResult:
         prepared = prepare_batch(appends, self._max_payload_bytes)
         if not prepared:
             return BatchAppendResult({}, {})
         prepared.sort(key=lambda item: item.stream_id)
-        return self._with_connection(lambda conn: _append_resolving_races(conn, prepared))
+        return self._with_connection(
+            lambda conn: _append_resolving_races(conn, prepared, in_transaction)
+        )
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -239,14 +249,14 @@ def _truncated_tails(conn: sql.Connection, stream_id: str | None) -> list[ChainB
 
 
 def _append_resolving_races(
-    conn: sql.Connection, prepared: list[PreparedAppend]
+    conn: sql.Connection, prepared: list[PreparedAppend], in_transaction: InTransaction | None
 ) -> BatchAppendResult:
     # Each lost race turns one stream into a reported conflict on the next attempt, so a batch
     # can lose at most one race per stream before it commits.
     attempts = len(prepared) + 1
     for _ in range(attempts):
         try:
-            return _append_transaction(conn, prepared)
+            return _append_transaction(conn, prepared, in_transaction)
         except psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name != "events_stream_version_key":
                 raise
@@ -259,7 +269,9 @@ def _append_resolving_races(
     )
 
 
-def _append_transaction(conn: sql.Connection, prepared: list[PreparedAppend]) -> BatchAppendResult:
+def _append_transaction(
+    conn: sql.Connection, prepared: list[PreparedAppend], in_transaction: InTransaction | None
+) -> BatchAppendResult:
     appended: dict[str, AppendResult] = {}
     conflicts: dict[str, ConcurrencyError] = {}
     with conn.transaction():
@@ -332,7 +344,10 @@ def _append_transaction(conn: sql.Connection, prepared: list[PreparedAppend]) ->
                         for version in range(first_version, last_version + 1)
                     ),
                 )
-    return BatchAppendResult(appended, conflicts)
+        result = BatchAppendResult(appended, conflicts)
+        if in_transaction is not None:
+            in_transaction(conn, result, recorded_at)
+    return result
 
 
 LOAD_CHECKPOINT_SQL = "SELECT position FROM subscription_checkpoints WHERE name = %s"

@@ -24,8 +24,8 @@ import psycopg
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
-from event_store.migrations import migrate
 from orchestrator.config import Settings
+from orchestrator.database import migrate
 from orchestrator.runtime import Routes, Worker
 from orchestrator.runtime._kafka_config import admin_config
 from orchestrator.runtime._topics import dead_letter_topic

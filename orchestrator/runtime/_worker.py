@@ -42,6 +42,7 @@ from orchestrator.codec import Codec, DecodeError, RegistryUnavailableError
 from orchestrator.config import ConfigError, Settings
 from orchestrator.messages import Message
 from orchestrator.observability import HealthState, Metrics
+from orchestrator.projections import PostgresReadModels
 from orchestrator.runtime._cache import StateCache
 from orchestrator.runtime._dead_letters import DeadLetterError, DeadLetterPublisher
 from orchestrator.runtime._holds import VersionHolds
@@ -187,7 +188,12 @@ class Worker:
         self.routes = Routes.of(registry)
         self._cache: StateCache[SagaInstance] = StateCache(settings.cache_max_instances)
         self._processor = SagaProcessor(
-            registry, store, self._cache, clock, event_format=settings.event_format
+            registry,
+            store,
+            self._cache,
+            clock,
+            event_format=settings.event_format,
+            read_models=PostgresReadModels(store),
         )
         self._assigned: set[tuple[str, int]] = set()
         self._holds = VersionHolds()

@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 
 from event_store.migrations import migrate
-from orchestrator.codec import PostgresSchemaRegistryClient
+from orchestrator.codec import MIGRATIONS, PostgresSchemaRegistryClient
 from tests.conftest import PgUrls
 
 MIGRATION = "050_schema_registry.sql"
@@ -46,7 +46,7 @@ def registry_db(pg_urls: PgUrls, tmp_path_factory: pytest.TempPathFactory) -> It
         superuser=pg_urls.superuser,
     )
     directory = tmp_path_factory.mktemp("registry-migration")
-    source = resources.files("event_store.migrations") / MIGRATION
+    source = MIGRATIONS / MIGRATION
     with resources.as_file(source) as path:
         shutil.copy(Path(path), directory / MIGRATION)
     try:

@@ -31,13 +31,13 @@ from prometheus_client import CollectorRegistry
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from event_store.migrations import migrate
 from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
-from event_store.projections import PostgresProjector
 from orchestrator.codec import Codec
 from orchestrator.config import Settings
+from orchestrator.database import migrate
 from orchestrator.observability import HealthState, Metrics
 from orchestrator.participant import PostgresInbox, SagaStarter
+from orchestrator.projections import PostgresProjector
 from orchestrator.runtime import ConsumedRecord, Worker, build_codec
 from orchestrator.runtime._kafka_config import producer_config
 from orchestrator.saga import SagaRegistry

@@ -183,7 +183,7 @@ def test_projection_keeps_a_parked_saga_parked_while_it_progresses(world: World)
         time.sleep(0.2)  # the projector may lag the log by a poll
         projected = world.statuses([saga_id])
     assert projected[saga_id] == "parked", (
-        "BUG event_store/projections/_fold.py fold_instance: CommandIssued (and other status "
+        "BUG orchestrator/projections: CommandIssued (and other status "
         "events) overwrite 'parked', so the projection says "
         f"{projected[saga_id]!r} while the replayed saga is parked"
     )
