@@ -34,6 +34,7 @@ from event_store._model import (
     RecordedEvent,
     StreamAppend,
 )
+from event_store._pool_check import IdleCheck
 from event_store._prepare import PreparedAppend, prepare_batch, validate_stream_id
 from event_store._reads import (
     MAX_VERSION,
@@ -73,18 +74,23 @@ class PostgresEventStore:
     ) -> None:
         self._max_payload_bytes = max_payload_bytes
         self._retry = retry or RetryPolicy()
+        # (position, its transaction id) where the last read_type said to resume.
+        self._resume_tx: tuple[int, str] | None = None
         options: dict[str, Any] = {"autocommit": True}
         if "application_name" not in conninfo_to_dict(conninfo):
             # Names the store's sessions in pg_stat_activity for the SRE looking at them.
             options["application_name"] = "saga-event-store"
+        idle = IdleCheck()
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             conninfo,
             min_size=pool_min_size,
             max_size=pool_max_size,
             timeout=pool_timeout,
             kwargs=options,
-            # A connection idle across a server restart is dead; find out before using it.
-            check=ConnectionPool.check_connection,
+            # A connection idle across a server restart is dead; find out before using it
+            # (only after it was idle: see _pool_check).
+            check=idle.check,
+            reset=idle.reset,
             name="event-store",
             open=True,
         )
@@ -183,9 +189,19 @@ class PostgresEventStore:
         """Only events of `event_types`, gap-safe like read_all, and the position to resume
         from (see `_pg_sql.read_type`): what the outbox relay tails."""
         check_read_all_args(after_position, limit)
-        return self._with_connection(
-            lambda conn: sql.read_type(conn, after_position, event_types, limit)
-        )
+
+        def read(conn: sql.Connection) -> tuple[list[RecordedEvent], int]:
+            known = self._resume_tx
+            after_tx = known[1] if known is not None and known[0] == after_position else None
+            events, resume, resume_tx = sql.read_type(
+                conn, after_position, event_types, limit, after_tx
+            )
+            # A tailing reader resumes from here next: its transaction is a fact that never
+            # changes, so its next call skips the lookup (a round trip per outbox poll).
+            self._resume_tx = (resume, resume_tx)
+            return events, resume
+
+        return self._with_connection(read)
 
     def wait_until_readable(self, timeout: float = 30.0) -> bool:
         """Wait until read_all can return every event committed before this call.
@@ -366,12 +382,14 @@ class PostgresCheckpointStore:
 
     def __init__(self, conninfo: str, *, retry: RetryPolicy | None = None) -> None:
         self._retry = retry or RetryPolicy()
+        idle = IdleCheck()
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             conninfo,
             min_size=1,
             max_size=1,
             kwargs={"autocommit": True},
-            check=ConnectionPool.check_connection,
+            check=idle.check,
+            reset=idle.reset,
             name="checkpoints",
             open=True,
         )
