@@ -5,7 +5,7 @@ saga's typed state before and after each event, so it writes the rows those stat
 that same transaction (`PostgresReadModels`). The rows then never lag the log, and no second
 process reads the events back to fold them again (see README, Benchmarks, for what that saved).
 
-Each table takes one statement per batch: every changed row travels in binary arrays through
+Both tables take one statement per batch: every changed row travels in binary arrays through
 `unnest`, as the events themselves do (event_store/_pg_sql.py INSERT_SQL).
 """
 
@@ -30,15 +30,15 @@ __all__ = ["PostgresReadModels", "ReadModelWriter", "write_changes"]
 # command's step is never unset, so a batch that issued none keeps the stored one; a closing
 # event does not know when its timer was scheduled, so only a scheduling sets `scheduled_at`
 # (timer ids are unique per saga: one is never scheduled twice).
-_UPSERT_INSTANCES = """
+_INSTANCES = """
 INSERT INTO saga_instances (stream_id, saga_type, status, status_before_park, current_step,
                             definition_version, business_key, started_at, updated_at,
                             last_version, last_position)
-SELECT * FROM unnest(%(stream_id)b::text[], %(saga_type)b::text[], %(status)b::text[],
-                     %(status_before_park)b::text[], %(current_step)b::text[],
-                     %(definition_version)b::int4[], %(business_key)b::text[],
-                     %(started_at)b::timestamptz[], %(updated_at)b::timestamptz[],
-                     %(last_version)b::int4[], %(last_position)b::int8[])
+SELECT * FROM unnest(%(i_stream_id)b::text[], %(i_saga_type)b::text[], %(i_status)b::text[],
+                     %(i_status_before_park)b::text[], %(i_current_step)b::text[],
+                     %(i_definition_version)b::int4[], %(i_business_key)b::text[],
+                     %(i_started_at)b::timestamptz[], %(i_updated_at)b::timestamptz[],
+                     %(i_last_version)b::int4[], %(i_last_position)b::int8[])
 ON CONFLICT (stream_id) DO UPDATE SET
     saga_type = excluded.saga_type,
     status = excluded.status,
@@ -51,13 +51,14 @@ ON CONFLICT (stream_id) DO UPDATE SET
     last_position = excluded.last_position
 WHERE saga_instances.last_version < excluded.last_version
 """
-_UPSERT_TIMERS = """
+_TIMERS = """
 INSERT INTO timers (stream_id, timer_id, fire_at, purpose, step, attempt, status, scheduled_at,
                     updated_at, last_version)
-SELECT * FROM unnest(%(stream_id)b::text[], %(timer_id)b::text[], %(fire_at)b::timestamptz[],
-                     %(purpose)b::text[], %(step)b::text[], %(attempt)b::int4[],
-                     %(status)b::text[], %(scheduled_at)b::timestamptz[],
-                     %(updated_at)b::timestamptz[], %(last_version)b::int4[])
+SELECT * FROM unnest(%(t_stream_id)b::text[], %(t_timer_id)b::text[],
+                     %(t_fire_at)b::timestamptz[], %(t_purpose)b::text[], %(t_step)b::text[],
+                     %(t_attempt)b::int4[], %(t_status)b::text[],
+                     %(t_scheduled_at)b::timestamptz[], %(t_updated_at)b::timestamptz[],
+                     %(t_last_version)b::int4[])
 ON CONFLICT (stream_id, timer_id) DO UPDATE SET
     fire_at = excluded.fire_at,
     purpose = excluded.purpose,
@@ -70,21 +71,28 @@ ON CONFLICT (stream_id, timer_id) DO UPDATE SET
     last_version = excluded.last_version
 WHERE timers.last_version < excluded.last_version
 """
+# Both tables in one statement (one round trip per batch): the instances' upsert as a
+# data-modifying CTE, which PostgreSQL runs to completion whether or not anything reads it.
+_UPSERT_BOTH = f"WITH instances AS ({_INSTANCES.strip()})\n{_TIMERS.strip()}"
 
 
-def _columns(rows: Sequence[object], names: Sequence[str]) -> dict[str, list[Any]]:
-    return {name: [getattr(row, name) for row in rows] for name in names}
+def _columns(rows: Sequence[object], names: Sequence[str], prefix: str) -> dict[str, list[Any]]:
+    return {prefix + name: [getattr(row, name) for row in rows] for name in names}
 
 
 def write_changes(conn: psycopg.Connection[Any], changes: ReadModelChanges) -> None:
     """Upsert the changed rows; call inside the transaction they belong to."""
     # Sorted, so two writers touching the same rows lock them in the same order.
-    if changes.instances:
-        instances = [changes.instances[key] for key in sorted(changes.instances)]
-        conn.execute(_UPSERT_INSTANCES, _columns(instances, INSTANCE_FIELDS))
-    if changes.timers:
-        timers = [changes.timers[key] for key in sorted(changes.timers)]
-        conn.execute(_UPSERT_TIMERS, _columns(timers, TIMER_FIELDS))
+    instances = [changes.instances[key] for key in sorted(changes.instances)]
+    timers = [changes.timers[key] for key in sorted(changes.timers)]
+    if instances and timers:
+        params = _columns(instances, INSTANCE_FIELDS, "i_")
+        params.update(_columns(timers, TIMER_FIELDS, "t_"))
+        conn.execute(_UPSERT_BOTH, params)
+    elif instances:
+        conn.execute(_INSTANCES, _columns(instances, INSTANCE_FIELDS, "i_"))
+    elif timers:
+        conn.execute(_TIMERS, _columns(timers, TIMER_FIELDS, "t_"))
 
 
 class ReadModelWriter(Protocol):

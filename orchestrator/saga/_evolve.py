@@ -34,6 +34,10 @@ _FIELDS: dict[type, tuple[str, ...]] = {
     cls: tuple(f.name for f in fields(cls)) for cls in (SagaInstance, StepState)
 }
 _set = object.__setattr__
+# Every step of a new instance starts as this one value: the states are frozen, so one shared
+# instance is safe, and building a StepState per step of every started saga was a visible
+# share of a start decision (and memory per cached saga).
+_PENDING_STEP = StepState()
 
 
 def _copy(value: _D, changes: Mapping[str, Any]) -> _D:
@@ -88,7 +92,7 @@ def _started(definition: SagaDefinition, e: ev.SagaStarted) -> SagaInstance:
         business_key=e.business_key,
         status=SagaStatus.STARTED,
         state=definition.state_type.model_validate(e.state),
-        steps={name: StepState() for name in definition.steps},
+        steps=dict.fromkeys(definition.steps, _PENDING_STEP),
         handled=frozenset({e.received.message_id}),
         version=1,
         started_at=e.received.at,
