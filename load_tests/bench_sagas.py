@@ -124,11 +124,15 @@ def _listening_pid(port: int) -> int | None:
         if not entry.name.isdigit():
             continue
         try:
-            for fd in (entry / "fd").iterdir():
+            descriptors = list((entry / "fd").iterdir())
+        except OSError:
+            continue  # gone, or not ours to read
+        for fd in descriptors:
+            try:
                 if os.readlink(fd) in inodes:
                     return int(entry.name)
-        except OSError:
-            continue
+            except OSError:
+                continue  # closed meanwhile: a busy broker opens and closes sockets all along
     return None
 
 
@@ -148,6 +152,8 @@ class RunCpu:
         self._children = children
         port = int(settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
         self._broker = _listening_pid(port)
+        if self._broker is None:
+            raise RuntimeError(f"no process listens on port {port}: cannot count the broker")
 
     def _pids(self) -> dict[int, str]:
         pids = dict(self._children.roles())
