@@ -2,8 +2,8 @@
 
 Importing this package loads no database driver: the saga decider and test kit use the types,
 `InMemoryEventStore` and `verify` from here. The PostgreSQL store lives in
-`event_store.postgres`, migrations in `event_store.migrations`, read models in
-`event_store.projections`.
+`event_store.postgres`, migrations of the store's own tables in `event_store.migrations`.
+The store knows nothing of sagas: their read models live in `orchestrator.projections`.
 """
 
 from event_store._canonical import GENESIS_HASH, canonical_json

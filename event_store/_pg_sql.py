@@ -121,11 +121,13 @@ LIMIT %(limit)s
 # Tail of one event type (the outbox relay's CommandIssued): the matching page and, in the same
 # statement (same snapshot, same horizon), the last event of the log below the horizon. When the
 # page is not full, no matching event lies between it and that head, so a reader may move its
-# checkpoint to the head and not scan the same unrelated events again on its next poll.
+# checkpoint to the head and not scan the same unrelated events again on its next poll. Each
+# row also carries its transaction id, and so does the head: the reader's next call resumes
+# from one of them and need not look its transaction up again (see read_type).
 READ_TYPE_SQL = f"""
 WITH horizon AS MATERIALIZED (SELECT {HORIZON_SQL} AS xid),
 page AS (
-    SELECT {EVENT_COLUMNS} FROM events
+    SELECT {EVENT_COLUMNS}, tx_id::text FROM events
     WHERE (tx_id, position) > (%(after_tx)s::xid8, %(after_position)s)
       AND tx_id < (SELECT xid FROM horizon)
       AND event_type = ANY(%(event_types)s)
@@ -133,15 +135,16 @@ page AS (
     LIMIT %(limit)s
 ),
 head AS (
-    SELECT position FROM events
+    SELECT position, tx_id::text AS tx FROM events
     WHERE (tx_id, position) > (%(after_tx)s::xid8, %(after_position)s)
       AND tx_id < (SELECT xid FROM horizon)
     ORDER BY tx_id DESC, position DESC
     LIMIT 1
 )
-SELECT page.*, (SELECT position FROM head) FROM page
+SELECT page.*, (SELECT position FROM head), (SELECT tx FROM head) FROM page
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT position FROM head)
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       (SELECT position FROM head), (SELECT tx FROM head)
 WHERE NOT EXISTS (SELECT 1 FROM page)
 """
 
@@ -193,7 +196,7 @@ def recorded_event(row: tuple[Any, ...]) -> RecordedEvent:
     )
 
 
-def _tx_of(conn: Connection, after_position: int) -> str:
+def tx_of(conn: Connection, after_position: int) -> str:
     """The writing transaction of the event a reader resumes after ('0' from the start)."""
     if after_position == 0:
         return "0"
@@ -204,7 +207,7 @@ def _tx_of(conn: Connection, after_position: int) -> str:
 
 
 def read_all(conn: Connection, after_position: int, limit: int) -> list[RecordedEvent]:
-    after_tx = _tx_of(conn, after_position)
+    after_tx = tx_of(conn, after_position)
     rows = conn.execute(
         READ_ALL_SQL,
         {"after_tx": after_tx, "after_position": after_position, "limit": limit},
@@ -214,12 +217,18 @@ def read_all(conn: Connection, after_position: int, limit: int) -> list[Recorded
 
 
 def read_type(
-    conn: Connection, after_position: int, event_types: Sequence[str], limit: int
-) -> tuple[list[RecordedEvent], int]:
-    """Events of `event_types` after `after_position` in gap-safe order, and the position a
-    reader may resume from: the last event returned when the page is full, else the head of
-    the readable log (nothing of those types lies before it)."""
-    after_tx = _tx_of(conn, after_position)
+    conn: Connection,
+    after_position: int,
+    event_types: Sequence[str],
+    limit: int,
+    after_tx: str | None = None,
+) -> tuple[list[RecordedEvent], int, str]:
+    """Events of `event_types` after `after_position` in gap-safe order, the position a
+    reader may resume from (the last event returned when the page is full, else the head of
+    the readable log: nothing of those types lies before it), and that position's transaction
+    id. `after_tx`, when the caller has it from the previous call, saves looking it up."""
+    if after_tx is None:
+        after_tx = tx_of(conn, after_position)
     rows = conn.execute(
         READ_TYPE_SQL,
         {
@@ -231,12 +240,12 @@ def read_type(
         binary=True,
     ).fetchall()
     events = [recorded_event(row[:10]) for row in rows if row[0] is not None]
-    head = rows[0][10] if rows else None
+    head = rows[0][11] if rows else None
     if len(events) == limit or head is None:
-        resume = events[-1].position if events else after_position
-    else:
-        resume = head
-    return events, resume
+        if events:
+            return events, events[-1].position, str(rows[len(events) - 1][10])
+        return events, after_position, after_tx
+    return events, head, str(rows[0][12])
 
 
 def wait_for_horizon(conn: Connection, timeout: float, poll_interval: float = 0.05) -> bool:

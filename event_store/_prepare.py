@@ -99,7 +99,13 @@ def _to_json(what: str, value: object, where: Callable[[], str]) -> tuple[str, i
 
 
 def _prepare_event(
-    event: NewEvent, index: int, message_id: str | None, stream_id: str, max_payload_bytes: int
+    event: NewEvent,
+    index: int,
+    message_id: str | None,
+    stream_id: str,
+    max_payload_bytes: int,
+    *,
+    metadata_texts: dict[tuple[tuple[str, Any], ...], tuple[str, int]],
 ) -> PreparedEvent:
     # Built only for an error message: this runs for every event on the append path.
     def where() -> str:
@@ -128,7 +134,17 @@ def _prepare_event(
     if message_id is not None:
         metadata[MESSAGE_ID_KEY] = message_id
     data_json, data_size = _to_json("data", event.data, where)
-    metadata_json, metadata_size = _to_json("metadata", metadata, where)
+    # The events of one decision carry the same metadata (its causation and correlation):
+    # encoded once per append. Only flat metadata of strings is shared; anything else is
+    # encoded (and checked) on its own.
+    key = tuple(metadata.items())
+    if all(type(value) is str for _, value in key):
+        known = metadata_texts.get(key)
+        if known is None:
+            known = metadata_texts[key] = _to_json("metadata", metadata, where)
+        metadata_json, metadata_size = known
+    else:
+        metadata_json, metadata_size = _to_json("metadata", metadata, where)
     size = data_size + metadata_size
     if size > max_payload_bytes:
         raise PayloadTooLargeError(
@@ -156,8 +172,11 @@ def prepare_append(append: StreamAppend, max_payload_bytes: int) -> PreparedAppe
         raise InvalidEventError(f"{where()}: events must be a sequence of NewEvent")
     if not events:
         raise InvalidEventError(f"{where()}: the event list is empty; an append needs 1+ events")
+    metadata_texts: dict[tuple[tuple[str, Any], ...], tuple[str, int]] = {}
     prepared = tuple(
-        _prepare_event(event, index, message_id, stream_id, max_payload_bytes)
+        _prepare_event(
+            event, index, message_id, stream_id, max_payload_bytes, metadata_texts=metadata_texts
+        )
         for index, event in enumerate(events)
     )
     return PreparedAppend(stream_id, stream_type, expected, message_id, prepared)

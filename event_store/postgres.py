@@ -34,6 +34,7 @@ from event_store._model import (
     RecordedEvent,
     StreamAppend,
 )
+from event_store._pool_check import IdleCheck
 from event_store._prepare import PreparedAppend, prepare_batch, validate_stream_id
 from event_store._reads import (
     MAX_VERSION,
@@ -41,12 +42,18 @@ from event_store._reads import (
     check_stream_range,
     check_timestamp,
 )
-from event_store._retry import RetryPolicy, retrying
+from event_store.retry import RetryPolicy, retrying
 from event_store.verify import ChainBreak, VerifyReport, verify_events
 
-__all__ = ["PostgresCheckpointStore", "PostgresEventStore"]
+__all__ = ["InTransaction", "PostgresCheckpointStore", "PostgresEventStore"]
 
 T = TypeVar("T")
+
+# Work done in an append's own transaction, after its events are inserted and before COMMIT:
+# given the connection, what was appended, and the `recorded_at` every event of it carries.
+# What it writes commits, or rolls back, with the events (a read model kept in step with the
+# log); it runs again if the transaction is re-run after a lost race.
+InTransaction = Callable[[sql.Connection, BatchAppendResult, datetime], None]
 
 
 class PostgresEventStore:
@@ -67,18 +74,23 @@ class PostgresEventStore:
     ) -> None:
         self._max_payload_bytes = max_payload_bytes
         self._retry = retry or RetryPolicy()
+        # (position, its transaction id) where the last read_type said to resume.
+        self._resume_tx: tuple[int, str] | None = None
         options: dict[str, Any] = {"autocommit": True}
         if "application_name" not in conninfo_to_dict(conninfo):
             # Names the store's sessions in pg_stat_activity for the SRE looking at them.
             options["application_name"] = "saga-event-store"
+        idle = IdleCheck()
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             conninfo,
             min_size=pool_min_size,
             max_size=pool_max_size,
             timeout=pool_timeout,
             kwargs=options,
-            # A connection idle across a server restart is dead; find out before using it.
-            check=ConnectionPool.check_connection,
+            # A connection idle across a server restart is dead; find out before using it
+            # (only after it was idle: see _pool_check).
+            check=idle.check,
+            reset=idle.reset,
             name="event-store",
             open=True,
         )
@@ -117,12 +129,16 @@ class PostgresEventStore:
             raise result.conflicts[stream_id]
         return result.appended[stream_id]
 
-    def append_batch(self, appends: Sequence[StreamAppend]) -> BatchAppendResult:
+    def append_batch(
+        self, appends: Sequence[StreamAppend], *, in_transaction: InTransaction | None = None
+    ) -> BatchAppendResult:
         prepared = prepare_batch(appends, self._max_payload_bytes)
         if not prepared:
             return BatchAppendResult({}, {})
         prepared.sort(key=lambda item: item.stream_id)
-        return self._with_connection(lambda conn: _append_resolving_races(conn, prepared))
+        return self._with_connection(
+            lambda conn: _append_resolving_races(conn, prepared, in_transaction)
+        )
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -173,9 +189,19 @@ class PostgresEventStore:
         """Only events of `event_types`, gap-safe like read_all, and the position to resume
         from (see `_pg_sql.read_type`): what the outbox relay tails."""
         check_read_all_args(after_position, limit)
-        return self._with_connection(
-            lambda conn: sql.read_type(conn, after_position, event_types, limit)
-        )
+
+        def read(conn: sql.Connection) -> tuple[list[RecordedEvent], int]:
+            known = self._resume_tx
+            after_tx = known[1] if known is not None and known[0] == after_position else None
+            events, resume, resume_tx = sql.read_type(
+                conn, after_position, event_types, limit, after_tx
+            )
+            # A tailing reader resumes from here next: its transaction is a fact that never
+            # changes, so its next call skips the lookup (a round trip per outbox poll).
+            self._resume_tx = (resume, resume_tx)
+            return events, resume
+
+        return self._with_connection(read)
 
     def wait_until_readable(self, timeout: float = 30.0) -> bool:
         """Wait until read_all can return every event committed before this call.
@@ -239,14 +265,14 @@ def _truncated_tails(conn: sql.Connection, stream_id: str | None) -> list[ChainB
 
 
 def _append_resolving_races(
-    conn: sql.Connection, prepared: list[PreparedAppend]
+    conn: sql.Connection, prepared: list[PreparedAppend], in_transaction: InTransaction | None
 ) -> BatchAppendResult:
     # Each lost race turns one stream into a reported conflict on the next attempt, so a batch
     # can lose at most one race per stream before it commits.
     attempts = len(prepared) + 1
     for _ in range(attempts):
         try:
-            return _append_transaction(conn, prepared)
+            return _append_transaction(conn, prepared, in_transaction)
         except psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name != "events_stream_version_key":
                 raise
@@ -259,7 +285,9 @@ def _append_resolving_races(
     )
 
 
-def _append_transaction(conn: sql.Connection, prepared: list[PreparedAppend]) -> BatchAppendResult:
+def _append_transaction(
+    conn: sql.Connection, prepared: list[PreparedAppend], in_transaction: InTransaction | None
+) -> BatchAppendResult:
     appended: dict[str, AppendResult] = {}
     conflicts: dict[str, ConcurrencyError] = {}
     with conn.transaction():
@@ -332,7 +360,10 @@ def _append_transaction(conn: sql.Connection, prepared: list[PreparedAppend]) ->
                         for version in range(first_version, last_version + 1)
                     ),
                 )
-    return BatchAppendResult(appended, conflicts)
+        result = BatchAppendResult(appended, conflicts)
+        if in_transaction is not None:
+            in_transaction(conn, result, recorded_at)
+    return result
 
 
 LOAD_CHECKPOINT_SQL = "SELECT position FROM subscription_checkpoints WHERE name = %s"
@@ -351,12 +382,14 @@ class PostgresCheckpointStore:
 
     def __init__(self, conninfo: str, *, retry: RetryPolicy | None = None) -> None:
         self._retry = retry or RetryPolicy()
+        idle = IdleCheck()
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             conninfo,
             min_size=1,
             max_size=1,
             kwargs={"autocommit": True},
-            check=ConnectionPool.check_connection,
+            check=idle.check,
+            reset=idle.reset,
             name="checkpoints",
             open=True,
         )

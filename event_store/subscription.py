@@ -3,9 +3,9 @@
 A subscription reads `read_all` pages after its checkpoint, hands each page to its handler, and
 then stores the position of the page's last event. Delivery is at least once: a crash between
 the handler and the checkpoint hands the page over again, so handlers must be idempotent (the
-outbox publisher's commands carry stable message ids; the projector skips versions it folded).
-Handlers that write to the same database can do better, storing their checkpoint in their own
-transaction: see `event_store.projections.PostgresProjector`.
+outbox publisher's commands carry stable message ids). Handlers that write to the same
+database can do better, storing their checkpoint in their own transaction, as
+`orchestrator.projections.PostgresProjector` does.
 """
 
 from __future__ import annotations

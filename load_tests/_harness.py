@@ -25,8 +25,8 @@ import psycopg
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
-from event_store.migrations import migrate
 from orchestrator.config import Settings
+from orchestrator.database import migrate
 from orchestrator.kafka import admin_config, dead_letter_topic
 from orchestrator.runtime import Routes, Worker
 from orchestrator.saga import Saga, SagaRegistry, Step, Topics

@@ -33,9 +33,9 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from event_store import NewEvent, StreamAppend
-from event_store.migrations import migrate
 from event_store.postgres import PostgresEventStore
 from orchestrator.config import Settings
+from orchestrator.database import migrate
 
 SUPERUSER_URL = os.environ.get(
     "SAGA_SUPERUSER_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5433/postgres"

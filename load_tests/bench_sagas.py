@@ -26,14 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from confluent_kafka import Producer
+from psycopg.conninfo import conninfo_to_dict
 
 from event_store.postgres import PostgresEventStore
 from load_tests._harness import (
     Children,
     Ticker,
     child_env,
-    cpu_seconds,
     order_variant,
     rss_bytes,
     scratch_database,
@@ -99,6 +100,101 @@ class Tally:
             time.sleep(0.1)
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _ticks(pid: int) -> int | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None  # gone meanwhile
+    # utime and stime are fields 14 and 15 of /proc/<pid>/stat (1-based, after the name).
+    return int(fields[11]) + int(fields[12])
+
+
+def _listening_pid(port: int) -> int | None:
+    """The process with a TCP socket listening on `port` (the broker the run talks to)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            parts = line.split()
+            if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{parts[9]}]")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            descriptors = list((entry / "fd").iterdir())
+        except OSError:
+            continue  # gone, or not ours to read
+        for fd in descriptors:
+            try:
+                if os.readlink(fd) in inodes:
+                    return int(entry.name)
+            except OSError:
+                continue  # closed meanwhile: a busy broker opens and closes sockets all along
+    return None
+
+
+class RunCpu:
+    """CPU seconds of this run's processes only, by role: the named children, the benchmark
+    itself, the PostgreSQL backends serving the run's database, and the broker it talks to.
+
+    The machine is shared (other runs, other brokers, other databases on the same server), so
+    the earlier "every postgres and every kafka.Kafka process" counted their work too, and a
+    broker of someone else's that exited mid-run made Kafka's figure negative. Backends that
+    connect and disconnect between the two samples are missed; the run's clients hold pooled
+    connections, so that is next to nothing. The broker is shared with whatever else uses it."""
+
+    def __init__(self, settings: Settings, children: Children) -> None:
+        self._database = str(conninfo_to_dict(settings.database_url).get("dbname", ""))
+        self._settings = settings
+        self._children = children
+        port = int(settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+        self._broker = _listening_pid(port)
+        if self._broker is None:
+            raise RuntimeError(f"no process listens on port {port}: cannot count the broker")
+
+    def _pids(self) -> dict[int, str]:
+        pids = dict(self._children.roles())
+        pids[os.getpid()] = "bench"
+        if self._broker is not None:
+            pids[self._broker] = "kafka"
+        with psycopg.connect(self._settings.owner_database_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [self._database],
+            ).fetchall()
+        for (pid,) in rows:
+            pids[int(pid)] = "postgres"
+        return pids
+
+    def sample(self) -> dict[int, tuple[str, int]]:
+        sampled = {}
+        for pid, role in self._pids().items():
+            ticks = _ticks(pid)
+            if ticks is not None:
+                sampled[pid] = (role, ticks)
+        return sampled
+
+    @staticmethod
+    def machine() -> float:
+        # /proc/stat "cpu": user nice system idle iowait irq softirq steal ...
+        cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        return sum(int(v) for i, v in enumerate(cpu) if i not in (3, 4)) / _CLOCK_TICKS
+
+    @staticmethod
+    def seconds(
+        before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]]
+    ) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for pid, (role, ticks) in after.items():
+            earlier = before.get(pid)
+            spent = ticks - (earlier[1] if earlier is not None else 0)
+            totals[role] = totals.get(role, 0.0) + spent / _CLOCK_TICKS
+        return totals
+
+
 def throughput(
     settings: Settings, saga: type[Saga], tally: Tally, children: Children, n: int
 ) -> tuple[float, dict[str, float]]:
@@ -108,17 +204,17 @@ def throughput(
     run = uuid.uuid4().hex[:6]
     tally.poll()
     done_before = tally.counts["SagaCompleted"]
-    cpu_before = cpu_seconds(children.roles())
+    accounting = RunCpu(settings, children)
+    cpu_before, machine_before = accounting.sample(), accounting.machine()
     started = time.monotonic()
     for i in range(n):
         starter.start(saga, order(i, run), wait=False)
     starter.flush()
     tally.wait_for("SagaCompleted", done_before + n, children, timeout_s=max(120.0, n / 20))
     elapsed = time.monotonic() - started
-    cpu_after = cpu_seconds(children.roles())
-    cpu = {
-        role: (cpu_after[role] - cpu_before.get(role, 0.0)) * 1000 / n for role in sorted(cpu_after)
-    }
+    spent = accounting.seconds(cpu_before, accounting.sample())
+    spent["machine"] = accounting.machine() - machine_before
+    cpu = {role: spent[role] * 1000 / n for role in sorted(spent)}
     cpu["machine_idle_share"] = 1 - cpu["machine"] * n / 1000 / (elapsed * (os.cpu_count() or 1))
     return n / elapsed, cpu
 
@@ -228,10 +324,14 @@ def main() -> None:
             results["cpu_seconds_per_1000_sagas"] = dict(cpu)
             print(f"throughput: {rate:.0f} completed sagas/s ({args.sagas} sagas)", flush=True)
             idle = cpu.pop("machine_idle_share")
+            # The figure to compare releases by: every process of the run, the machine aside
+            # (it also counts whatever else the box was doing).
+            processes = sum(seconds for role, seconds in cpu.items() if role != "machine")
+            results["cpu_seconds_per_1000_sagas_all_processes"] = processes
             print(
                 "CPU s per 1000 sagas: "
                 + ", ".join(f"{role} {seconds:.2f}" for role, seconds in cpu.items())
-                + f"; machine idle {idle:.0%}",
+                + f"; all processes {processes:.2f}; machine idle {idle:.0%}",
                 flush=True,
             )
             results["latency"] = []

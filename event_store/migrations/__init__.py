@@ -1,7 +1,10 @@
-"""Versioned plain-SQL migrations (`NNN_name.sql` beside this file) and their runner."""
+"""Versioned plain-SQL migrations and their runner: the store's own tables (`NNN_name.sql`
+beside this file), and whatever folders the layers above pass to `migrate`."""
 
 from event_store.migrations._runner import (
     MIGRATION_LOCK_KEY,
+    MIGRATIONS,
+    Folders,
     Migration,
     MigrationError,
     MigrationReport,
@@ -11,7 +14,9 @@ from event_store.migrations._runner import (
 )
 
 __all__ = [
+    "MIGRATIONS",
     "MIGRATION_LOCK_KEY",
+    "Folders",
     "Migration",
     "MigrationError",
     "MigrationReport",

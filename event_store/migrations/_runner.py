@@ -1,4 +1,9 @@
-"""Applies the versioned plain-SQL files beside this module, in numeric order, exactly once.
+"""Applies versioned plain-SQL files, in numeric order, exactly once.
+
+The files beside this module create the store's own tables (events, subscription checkpoints);
+the layers above ship theirs in folders of their own (the saga read models, the built-in schema
+registry), and `migrate` takes any number of folders: versions are one numbering across all of
+them, recorded in one `schema_migrations` table (orchestrator.database lists the folders).
 
 Files are named `NNN_name.sql`. Each pending file runs in its own transaction together with the
 row that records it (version, name, SHA-256 of its bytes), so a file is either applied and
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from importlib.abc import Traversable
@@ -63,13 +68,29 @@ class MigrationReport:
     unknown: tuple[int, ...]
 
 
-def load_migrations(directory: Path | Traversable | None = None) -> list[Migration]:
-    """The migration files, in version order; `directory` defaults to the packaged ones."""
-    folder: Path | Traversable = (
-        resources.files("event_store.migrations") if directory is None else directory
-    )
+# The folders `migrate` reads: one, several, or (None) the store's own.
+Folders = Path | Traversable | Sequence[Path | Traversable] | None
+
+# The store's own migrations: its tables, and nothing of the layers above it.
+MIGRATIONS: Traversable = resources.files("event_store.migrations")
+
+
+def _entries(directory: Folders) -> Iterator[Path | Traversable]:
+    if directory is None:
+        folders: Sequence[Path | Traversable] = [MIGRATIONS]
+    elif isinstance(directory, Path | Traversable):
+        folders = [directory]
+    else:
+        folders = directory
+    for folder in folders:
+        yield from folder.iterdir()
+
+
+def load_migrations(directory: Folders = None) -> list[Migration]:
+    """The migration files of every folder, in version order (versions are unique across
+    folders); `directory` defaults to the store's own."""
     found: dict[int, Migration] = {}
-    for entry in folder.iterdir():
+    for entry in _entries(directory):
         match = _FILE_NAME.match(entry.name)
         if match is None:
             continue
@@ -105,9 +126,7 @@ def _check_checksums(files: Iterable[Migration], recorded: dict[int, str]) -> No
             )
 
 
-def pending_migrations(
-    owner_conninfo: str, *, directory: Path | Traversable | None = None
-) -> list[Migration]:
+def pending_migrations(owner_conninfo: str, *, directory: Folders = None) -> list[Migration]:
     """What `migrate` would apply now (read-only; the `--dry-run` of `sagactl db migrate`)."""
     files = load_migrations(directory)
     with psycopg.connect(owner_conninfo, autocommit=True) as conn:
@@ -121,7 +140,7 @@ def migrate(
     owner_conninfo: str,
     app_role: str = "saga",
     *,
-    directory: Path | Traversable | None = None,
+    directory: Folders = None,
 ) -> MigrationReport:
     """Apply every pending migration as the owner role, granting `app_role` what it needs."""
     files = load_migrations(directory)

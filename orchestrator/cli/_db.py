@@ -21,9 +21,7 @@ import click
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from event_store.migrations import Migration, MigrationError, migrate, pending_migrations
 from event_store.postgres import PostgresEventStore
-from event_store.projections import RebuildReport, TableChange, rebuild
 from event_store.verify import VerifyReport
 from orchestrator.cli._archive import FINDING_COLUMNS, anchor_findings
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail, first_line, output_option
@@ -31,6 +29,8 @@ from orchestrator.cli._progress import Progress
 from orchestrator.cli._reach import Needs, requires
 from orchestrator.cli._types import RoleName, StreamId
 from orchestrator.config import Settings
+from orchestrator.database import Migration, MigrationError, migrate, pending_migrations
+from orchestrator.projections import RebuildReport, TableChange, rebuild
 
 __all__ = ["db"]
 

@@ -30,13 +30,13 @@ import psycopg
 from confluent_kafka import ConsumerGroupState, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from event_store.migrations import migrate
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail
 from orchestrator.cli._reach import Needs, requires
 from orchestrator.cli._types import FiniteFloatRange
 from orchestrator.cli._waits import NotReadyError, wait_until
 from orchestrator.codec import RegistryUnavailableError
 from orchestrator.config import Settings
+from orchestrator.database import migrate
 from orchestrator.kafka import TopicSetupError, admin_config, producer_config
 from orchestrator.outage import TRANSIENT_KAFKA_NAMES, describe
 from orchestrator.participant import SagaStarter, StartNotAcknowledgedError

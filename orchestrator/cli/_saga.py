@@ -16,7 +16,6 @@ import click
 import psycopg
 from confluent_kafka import KafkaException, Producer
 
-from event_store.projections import ACTIVE_STATUSES, InstanceFilter, PostgresProjections
 from orchestrator import headers as h
 from orchestrator.cli._output import (
     EXIT_PROBLEM,
@@ -40,6 +39,7 @@ from orchestrator.cli._types import (
 from orchestrator.config import Settings
 from orchestrator.kafka import DeliveryTracker, PublishError, producer_config
 from orchestrator.messages import Message
+from orchestrator.projections import ACTIVE_STATUSES, InstanceFilter, PostgresProjections
 from orchestrator.runtime import App
 from orchestrator.saga import CancelSaga, ResolveSaga, RetryStep
 from orchestrator.saga.events import event_from_recorded

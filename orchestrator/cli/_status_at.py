@@ -17,7 +17,7 @@ from typing import Any, Final
 import psycopg
 
 from event_store import RecordedEvent
-from event_store.projections import events_until, streams_started_by
+from event_store.as_of import events_until, streams_started_by
 from orchestrator.saga import RegistryError, SagaRegistry
 from orchestrator.saga import events as ev
 

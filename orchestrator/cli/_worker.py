@@ -6,7 +6,6 @@ import threading
 
 import click
 
-from event_store.projections import PostgresProjector
 from orchestrator.cli._gc import tune_gc
 from orchestrator.cli._reach import Needs, requires
 from orchestrator.cli._signals import stop_on_signals
@@ -14,6 +13,7 @@ from orchestrator.cli._types import FiniteFloatRange
 from orchestrator.config import Settings
 from orchestrator.observability import configure_logging, configure_tracing
 from orchestrator.participant import PostgresInbox
+from orchestrator.projections import PostgresProjector
 from orchestrator.runtime import App, Worker
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_services import EFFECTS_DDL, SERVICES, Behaviour, order_service

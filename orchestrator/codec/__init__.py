@@ -37,7 +37,7 @@ from orchestrator.codec._errors import (
     ValidationFailedError,
     WrongMagicByteError,
 )
-from orchestrator.codec._pg_registry import PostgresSchemaRegistryClient
+from orchestrator.codec._pg_registry import MIGRATIONS, PostgresSchemaRegistryClient
 from orchestrator.codec._registry import (
     connect_registry,
     is_transient_registry_error,
@@ -55,6 +55,7 @@ from orchestrator.codec._settings import (
 __all__ = [
     "DEFAULT_COMPATIBILITY",
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "MIGRATIONS",
     "REGISTRY_CONTENT_TYPE",
     "Codec",
     "CodecSettings",

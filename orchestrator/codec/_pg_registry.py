@@ -4,7 +4,7 @@
 of HTTP, so confluent_kafka's own `AvroSerializer` and `AvroDeserializer` use it unchanged. It
 implements what those serializers and `sagactl schemas` call: registering, looking up and
 fetching schemas, subjects and versions, and compatibility levels. Tables: see
-event_store/migrations/050_schema_registry.sql.
+orchestrator/codec/migrations/050_schema_registry.sql.
 
 Ids are global and stable: a schema's id is found by the fingerprint of its canonical JSON, and
 the table's unique constraint makes concurrent registrations from several worker processes agree
@@ -21,6 +21,8 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
+from importlib.abc import Traversable
+from importlib.resources import files
 from typing import Any, Literal, TypeVar
 
 import avro.errors
@@ -38,7 +40,12 @@ from orchestrator.codec._compat import (
 )
 from orchestrator.codec._errors import RegistryUnavailableError
 
-__all__ = ["PostgresSchemaRegistryClient", "schema_fingerprint"]
+__all__ = ["MIGRATIONS", "PostgresSchemaRegistryClient", "schema_fingerprint"]
+
+# The registry's tables (migration 050_schema_registry.sql), applied with the rest of the schema
+# by `sagactl db migrate` (orchestrator.database). Its version number is the one it had when it
+# lived with the event store's migrations, so databases that applied it find nothing to do.
+MIGRATIONS: Traversable = files("orchestrator.codec") / "migrations"
 
 T = TypeVar("T")
 
@@ -117,8 +124,8 @@ class PostgresSchemaRegistryClient(SchemaRegistryClient):
                 ) from exc
             except psycopg.errors.UndefinedTable as exc:
                 raise RuntimeError(
-                    "the built-in schema registry's tables are missing: run the event-store "
-                    "migrations (event_store/migrations/050_schema_registry.sql)"
+                    "the built-in schema registry's tables are missing: run `sagactl db migrate` "
+                    "(orchestrator/codec/migrations/050_schema_registry.sql)"
                 ) from exc
 
     # --- schemas by id --------------------------------------------------------------------------

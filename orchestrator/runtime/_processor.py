@@ -10,7 +10,9 @@ Per batch:
    the cache does not know is assumed new: if it is not, the append conflicts and round 2
    replays it, which is cheaper than a read per start);
 3. fold every message through the pure decider;
-4. `append_batch` once: one transaction, optimistic concurrency per stream;
+4. `append_batch` once: one transaction, optimistic concurrency per stream, and in that same
+   transaction the read models (`saga_instances`, `timers`) of the sagas it appended, read off
+   the typed states the decider folded (orchestrator.projections);
 5. conflicting sagas (another worker, a stale cache) are replayed and decided again, bounded.
 
 A saga whose stream started on a definition version this worker does not register (a rolling
@@ -30,9 +32,10 @@ from datetime import datetime
 
 import structlog
 
-from event_store import EventStore, NewEvent, StreamAppend
+from event_store import BatchAppendResult, EventStore, NewEvent, StreamAppend
 from orchestrator.kafka import ConsumedRecord
 from orchestrator.observability import ConsumeOutcome
+from orchestrator.projections import Fold, ReadModelWriter
 from orchestrator.runtime._cache import StateCache
 from orchestrator.saga import (
     DecisionContext,
@@ -147,6 +150,8 @@ class _Plan:
     duplicates: int
     consumed: dict[tuple[str, ConsumeOutcome], int]
     missing: MissingVersionError | None = None
+    # Each decided event with the state before and after it, for the read models.
+    folds: list[Fold] = field(default_factory=list)
 
 
 class SagaProcessor:
@@ -158,9 +163,12 @@ class SagaProcessor:
         clock: Callable[[], datetime],
         *,
         event_format: int = CURRENT_EVENT_FORMAT,
+        read_models: ReadModelWriter | None = None,
     ) -> None:
         self._registry = registry
         self._store = store
+        # None: the events alone (tests of the decision path; nothing reads rows there).
+        self._read_models = read_models
         self._cache = cache
         self._clock = clock
         # The format sagas this worker starts are written in; each saga keeps its own after.
@@ -195,7 +203,7 @@ class SagaProcessor:
                 if plan.events
             ]
             started = time.perf_counter()
-            result = self._store.append_batch(appends) if appends else None
+            result = self._append(appends, plans) if appends else None
             outcome.append_seconds += time.perf_counter() - started
             conflicts = set(result.conflicts) if result else set()
             if result is not None:
@@ -215,6 +223,12 @@ class SagaProcessor:
         raise ConflictStormError(
             f"{len(pending)} sagas still conflicted after {MAX_CONFLICT_ROUNDS} rounds"
         )
+
+    def _append(self, appends: list[StreamAppend], plans: dict[str, _Plan]) -> BatchAppendResult:
+        if self._read_models is None:
+            return self._store.append_batch(appends)
+        folds = {saga_id: plan.folds for saga_id, plan in plans.items() if plan.folds}
+        return self._read_models.append_batch(appends, folds)
 
     def _hold_missing(
         self,
@@ -304,6 +318,8 @@ class SagaProcessor:
         use_cache: bool,
     ) -> _Plan:
         events: list[NewEvent] = []
+        folds: list[Fold] = []
+        keep_folds = self._read_models is not None
         unknown: list[Inbound] = []
         consumed: dict[tuple[str, ConsumeOutcome], int] = {}
         try:
@@ -354,6 +370,11 @@ class SagaProcessor:
                 duplicates += 1
                 result = "duplicate"
             else:
+                if keep_folds:
+                    previous = instance
+                    for event, state in zip(decided, decision.states, strict=True):
+                        folds.append((event, previous, state))
+                        previous = state
                 instance = decision.instance
                 producing_message_id = envelope.message_id
                 metadata = _metadata(envelope)
@@ -376,6 +397,7 @@ class SagaProcessor:
             unknown=unknown,
             duplicates=duplicates,
             consumed=consumed,
+            folds=folds,
         )
 
 

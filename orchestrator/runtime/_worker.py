@@ -48,6 +48,7 @@ from orchestrator.kafka import (
     with_dead_letters,
 )
 from orchestrator.observability import HealthState, Metrics
+from orchestrator.projections import PostgresReadModels
 from orchestrator.runtime._cache import StateCache
 from orchestrator.runtime._dead_lettering import DeadLetterPolicy
 from orchestrator.runtime._held_partitions import HeldPartitions
@@ -98,7 +99,12 @@ class Worker:
         self._metrics = WorkerMetrics(metrics, clock)
         self._cache: StateCache[SagaInstance] = StateCache(settings.cache_max_instances)
         self._processor = SagaProcessor(
-            registry, store, self._cache, clock, event_format=settings.event_format
+            registry,
+            store,
+            self._cache,
+            clock,
+            event_format=settings.event_format,
+            read_models=PostgresReadModels(store),
         )
         self._assigned: set[Partition] = set()
         self._held = HeldPartitions(self._assigned, metrics)

@@ -52,10 +52,15 @@ RESOLVE_OUTCOMES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The events one message produced and the instance they fold into."""
+    """The events one message produced and the instance they fold into.
+
+    ``states[i]`` is the instance right after ``events[i]``: the decision folds each event as
+    it emits it, and the read models (orchestrator.projections) need every step of that fold,
+    so they take it from here instead of folding the events a second time."""
 
     events: tuple[ev.SagaEvent, ...]
     instance: SagaInstance | None
+    states: tuple[SagaInstance, ...] = ()
 
     @property
     def commands(self) -> tuple[ev.CommandIssued, ...]:
@@ -98,6 +103,7 @@ class _Builder:
         self.envelope = envelope
         self.ctx = context
         self.events: list[ev.SagaEvent] = []
+        self.states: list[SagaInstance] = []
         self.received = ev.Received(
             message_id=envelope.message_id,
             message_type=envelope.message.avro_name,
@@ -116,11 +122,12 @@ class _Builder:
         # Every decision opens with the event recording its input: that is how the replay
         # check finds decision boundaries and re-runs the inputs.
         assert not self.events or self.events[0].inbound is not None, self.events[0]
-        return Decision(tuple(self.events), self._instance)
+        return Decision(tuple(self.events), self._instance, tuple(self.states))
 
     def emit(self, event: ev.SagaEvent) -> None:
-        self._instance = evolve(self.definition, self._instance, event)
+        self._instance = instance = evolve(self.definition, self._instance, event)
         self.events.append(event)
+        self.states.append(instance)
 
     def ignore(self, reason: str) -> None:
         self.emit(ev.ReplyIgnored(reason=reason, received=self.received))

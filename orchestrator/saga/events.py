@@ -54,23 +54,34 @@ class SagaEvent(BaseModel):
 
     event_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
+    # Whether the class has a `received` / `cancels_timers` field, settled once per class: the
+    # fold asks every event, and a getattr of a field the model lacks goes through pydantic's
+    # __getattr__ and an AttributeError, which was a visible share of the worker's CPU.
+    _has_received: ClassVar[bool] = False
+    _has_cancels: ClassVar[bool] = False
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         cls.event_type = cls.__name__
+        cls._has_received = "received" in cls.model_fields
+        cls._has_cancels = "cancels_timers" in cls.model_fields
         _BY_TYPE[cls.__name__] = cls
 
     @property
     def inbound(self) -> Received | None:
         """The message this event records having received, if it opens a decision."""
-        value = getattr(self, "received", None)
+        if not self._has_received:
+            return None
+        value = self.__dict__["received"]
         return value if isinstance(value, Received) else None
 
     @property
     def closed_timers(self) -> list[str]:
         """Ids of the timers this event cancels on its own (format 2), besides its main fact."""
-        value = getattr(self, "cancels_timers", None)
+        if not self._has_cancels:
+            return []
+        value = self.__dict__["cancels_timers"]
         return value if isinstance(value, list) else []
 
     def to_new_event(self, metadata: Mapping[str, Any] | None = None) -> NewEvent:

@@ -9,7 +9,7 @@ import uuid
 import psycopg
 
 from event_store import advisory_locks
-from event_store.migrations import migrate
+from orchestrator.database import migrate
 from orchestrator.runtime import PostgresLeaderLease as LeaderLease
 from tests.conftest import PgUrls
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from event_store.migrations import migrate
-from orchestrator.codec import PostgresSchemaRegistryClient
+from orchestrator.codec import MIGRATIONS, PostgresSchemaRegistryClient
 from tests.conftest import PgUrls
 from tests.support import scratch_database
 
@@ -26,7 +26,7 @@ def registry_db(pg_urls: PgUrls, tmp_path_factory: pytest.TempPathFactory) -> It
     database; dropped at the end of the session.
     """
     directory = tmp_path_factory.mktemp("registry-migration")
-    source = resources.files("event_store.migrations") / MIGRATION
+    source = MIGRATIONS / MIGRATION
     with resources.as_file(source) as path:
         shutil.copy(Path(path), directory / MIGRATION)
     with scratch_database(pg_urls, prefix="saga_codec", migrated=False) as db:

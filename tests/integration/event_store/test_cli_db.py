@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -11,8 +12,11 @@ from click.testing import CliRunner, Result
 from event_store import NewEvent
 from event_store.postgres import PostgresEventStore
 from orchestrator.cli._db import db
+from orchestrator.saga import load_history
 from tests.conftest import PgUrls
 from tests.support import ScratchDb, scratch_database
+
+HISTORIES = Path(__file__).resolve().parents[2] / "histories"
 
 
 def run(database: ScratchDb, *args: str) -> Result:
@@ -77,7 +81,9 @@ def test_verify_reports_intact_chains_and_fails_on_a_broken_one(fresh_db: Scratc
 
 def test_rebuild_and_its_dry_run(fresh_db: ScratchDb) -> None:
     with PostgresEventStore(fresh_db.app) as store:
-        store.append("saga-1", "Order", 0, [NewEvent("SagaStarted", {"saga_type": "Order"})])
+        # A real start: the rebuild folds the configured sagas through the typed evolve.
+        start = load_history(HISTORIES / "order_fulfilment_v1_completed_format3.jsonl")[0]
+        store.append("saga-1", "order_fulfilment", 0, [start.to_new_event()])
     dry = run(fresh_db, "rebuild", "--dry-run", "--output", "json")
     assert dry.exit_code == 0, dry.stderr
     data = json.loads(dry.stdout)

@@ -1,7 +1,10 @@
-"""The PostgreSQL projections: maintained from events, rebuilt from events alone, identically."""
+"""The saga read models in PostgreSQL: written by the worker's batch transaction, rebuilt from
+the events alone (identically), and folded by the catch-up projector for events no worker
+wrote. All through the typed fold (orchestrator.projections)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,95 +12,70 @@ from typing import Any
 import psycopg
 import pytest
 
-from event_store import NewEvent, RecordedEvent
-from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
-from event_store.projections import (
-    PROJECTOR_NAME,
+from event_store.postgres import PostgresEventStore
+from orchestrator.kafka import ConsumedRecord
+from orchestrator.messages import Message
+from orchestrator.projections import (
     PostgresProjections,
     PostgresProjector,
-    ProjectionState,
-    SagaInstance,
-    Timer,
+    PostgresReadModels,
     rebuild,
 )
+from orchestrator.runtime._cache import StateCache
+from orchestrator.runtime._processor import Inbound, SagaProcessor
+from orchestrator.saga import Envelope, MessageDeadLettered, SagaRegistry, saga_id_for
+from sagas.order_fulfilment import OrderFulfilment
+from sagas.order_messages import CreditReserved, PlaceOrder
 from tests.support import ScratchDb
 
-T0 = datetime(2030, 1, 1, tzinfo=UTC)
+REGISTRY = SagaRegistry([OrderFulfilment])
+_offsets = itertools.count()
 
 
-def saga(store: PostgresEventStore, saga_id: str, *events: NewEvent) -> None:
-    store.append(saga_id, "OrderFulfilment", store.stream_version(saga_id), list(events))
+def clock() -> datetime:
+    return datetime.now(UTC)
 
 
-def started(key: str) -> NewEvent:
-    return NewEvent(
-        "SagaStarted",
-        {"saga_type": "OrderFulfilment", "definition_version": 2, "business_key": key},
+def inbound(saga_id: str, message: Message, message_id: str, **routing: Any) -> Inbound:
+    topic = OrderFulfilment.start_topic if isinstance(message, PlaceOrder) else "replies"
+    record = ConsumedRecord(topic, 0, next(_offsets), saga_id.encode(), b"", [], -1)
+    envelope = Envelope(message, message_id, saga_id, **routing)
+    return Inbound(record, envelope, is_start=isinstance(message, PlaceOrder))
+
+
+def order(order_id: str) -> PlaceOrder:
+    return PlaceOrder(
+        order_id=order_id, customer_id="c", sku="s", quantity=1, amount_cents=1, address="a"
     )
 
 
-def command(step: str, compensation: bool = False) -> NewEvent:
-    return NewEvent("CommandIssued", {"step": step, "attempt": 1, "compensation": compensation})
-
-
-def timer(timer_id: str, minutes: int) -> NewEvent:
-    return NewEvent(
-        "TimerScheduled",
-        {
-            "timer_id": timer_id,
-            "fire_at": (T0 + timedelta(minutes=minutes)).isoformat(),
-            "purpose": "step_timeout",
-            "step": "reserve",
-            "attempt": 1,
-        },
+def run_sagas(processor: SagaProcessor, orders: list[str]) -> list[str]:
+    """Start the orders; the first gets its credit reply, the second is parked."""
+    ids = [saga_id_for("order_fulfilment", order_id) for order_id in orders]
+    processor.process(
+        [
+            inbound(saga_id, order(order_id), f"start-{order_id}")
+            for saga_id, order_id in zip(ids, orders, strict=True)
+        ]
     )
-
-
-def populate(store: PostgresEventStore) -> None:
-    saga(store, "saga-1", started("o-1"), command("reserve"), timer("t1", 5))
-    saga(store, "saga-2", started("o-2"), command("reserve"), timer("t2", 1))
-    saga(store, "saga-3", started("o-3"), NewEvent("SagaParked", {}))
-    saga(store, "saga-1", NewEvent("TimerFired", {"timer_id": "t1"}))
-    saga(store, "saga-1", NewEvent("CompensationStarted", {}), command("release", True))
-    saga(
-        store,
-        "saga-2",
-        NewEvent("SagaCompleted", {}),
-        NewEvent("TimerCancelled", {"timer_id": "t2"}),
+    credit = CreditReserved(order_id=orders[0], reservation_id="r")
+    park = MessageDeadLettered(saga_id=ids[1], topic="t", partition=0, offset=3, reason="x")
+    processor.process(
+        [
+            inbound(ids[0], credit, "credit-1", step="reserve_credit", attempt=1),
+            inbound(ids[1], park, "park-1"),
+        ]
     )
-    saga(store, "saga-4", started("o-4"), timer("t4", 3), timer("t5", 2), NewEvent("Noted", {}))
-    store.append("ledger-1", "Ledger", 0, [NewEvent("Posted", {"amount": 5})])
+    return ids
 
 
-def table(db: ScratchDb, name: str, order: str) -> list[tuple[Any, ...]]:
+def table(db: ScratchDb, name: str, order_by: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(db.owner, autocommit=True) as conn:
-        return [tuple(row) for row in conn.execute(f"SELECT * FROM {name} ORDER BY {order}")]
+        return [tuple(row) for row in conn.execute(f"SELECT * FROM {name} ORDER BY {order_by}")]
 
 
 def contents(db: ScratchDb) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     return table(db, "saga_instances", "stream_id"), table(db, "timers", "stream_id, timer_id")
-
-
-def all_events(store: PostgresEventStore) -> list[RecordedEvent]:
-    settled(store)
-    result: list[RecordedEvent] = []
-    after = 0
-    while page := store.read_all(after, 100):
-        result.extend(page)
-        after = page[-1].position
-    return result
-
-
-def settled(store: PostgresEventStore) -> bool:
-    # read_all (and so the projector) withholds events while an older transaction anywhere on
-    # the server is open; tests wait for their own writes to clear that horizon.
-    assert store.wait_until_readable()
-    return True
-
-
-def caught_up(store: PostgresEventStore, projector: PostgresProjector) -> int:
-    settled(store)
-    return projector.catch_up()
 
 
 @pytest.fixture
@@ -106,116 +84,84 @@ def store(fresh_db: ScratchDb) -> Iterator[PostgresEventStore]:
         yield store
 
 
-@pytest.fixture
-def projector(fresh_db: ScratchDb) -> Iterator[PostgresProjector]:
-    with PostgresProjector(fresh_db.app, batch_size=4) as projector:
-        yield projector
+def worker(store: PostgresEventStore, *, read_models: bool = True) -> SagaProcessor:
+    writer = PostgresReadModels(store) if read_models else None
+    return SagaProcessor(REGISTRY, store, StateCache(100), clock, read_models=writer)
 
 
-def test_the_tables_hold_what_the_fold_rules_say(
-    fresh_db: ScratchDb, store: PostgresEventStore, projector: PostgresProjector
+def test_the_worker_writes_the_rows_in_its_batch_transaction(
+    fresh_db: ScratchDb, store: PostgresEventStore
 ) -> None:
-    populate(store)
-    assert caught_up(store, projector) == len(all_events(store))
-    expected = ProjectionState()
-    expected.apply_all(all_events(store))
+    running, parked = run_sagas(worker(store), ["o-1", "o-2"])
     with PostgresProjections(fresh_db.app) as projections:
-        instances = {i.stream_id: i for i in projections.saga_instances(limit=100)}
-        assert instances == expected.instances
-        assert projections.saga_instance("ledger-1") is None
-        parked = projections.saga_instance("saga-3")
-        assert parked is not None
-        assert (parked.status, parked.status_before_park) == ("parked", "started")
-        compensating = instances["saga-1"]
-        assert (compensating.status, compensating.current_step) == ("compensating", "release")
-        assert [i.stream_id for i in projections.saga_instances(status="completed")] == ["saga-2"]
-    timers = {(row[0], row[1]): Timer(*row) for row in table(fresh_db, "timers", "1, 2")}
-    assert timers == expected.timers
-
-
-def test_due_timers_for_the_worker(
-    fresh_db: ScratchDb, store: PostgresEventStore, projector: PostgresProjector
-) -> None:
-    populate(store)
-    caught_up(store, projector)
-    with PostgresProjections(fresh_db.app) as projections:
-        due = projections.due_timers(T0 + timedelta(minutes=10), limit=10)
-        assert [(t.stream_id, t.timer_id) for t in due] == [("saga-4", "t5"), ("saga-4", "t4")]
-        assert due[0].fire_at == T0 + timedelta(minutes=2)
-        assert isinstance(due[0], Timer)
-        assert projections.due_timers(T0 + timedelta(minutes=2), limit=10)[0].timer_id == "t5"
-        assert projections.due_timers(T0, limit=10) == []
-        assert len(projections.due_timers(T0 + timedelta(hours=1), limit=1)) == 1
-
-
-def test_the_projector_is_incremental_and_folds_each_event_once(
-    fresh_db: ScratchDb, store: PostgresEventStore, projector: PostgresProjector
-) -> None:
-    saga(store, "saga-1", started("o-1"))
-    assert caught_up(store, projector) == 1
-    assert caught_up(store, projector) == 0
-    saga(store, "saga-1", command("reserve"))
-    assert (settled(store) and projector.run_once()) == 1
-    (row,) = table(fresh_db, "saga_instances", "stream_id")
-    instance = SagaInstance(*row)
-    assert (instance.status, instance.current_step, instance.last_version) == (
-        "running",
-        "reserve",
-        2,
-    )
-    with PostgresCheckpointStore(fresh_db.app) as checkpoints:
-        checkpoint = checkpoints.load(PROJECTOR_NAME)
-    assert checkpoint == store.read_stream("saga-1")[-1].position
-
-
-def test_rebuild_recreates_identical_tables_from_the_events_alone(
-    fresh_db: ScratchDb, store: PostgresEventStore, projector: PostgresProjector
-) -> None:
-    populate(store)
-    caught_up(store, projector)
-    live = contents(fresh_db)
-    assert live[0]
-    assert live[1]
-    report = rebuild(fresh_db.owner)
-    assert not report.dry_run
-    assert report.events_replayed == len(all_events(store))
+        first = projections.saga_instance(running)
+        second = projections.saga_instance(parked)
+        assert first is not None
+        assert second is not None
+        assert (first.status, first.current_step) == ("running", "reserve_inventory")
+        assert (second.status, second.status_before_park) == ("parked", "running")
+        assert first.last_version == len(store.read_stream(running))
+        due = projections.due_timers(datetime.now(UTC) + timedelta(days=1))
+    state = REGISTRY.replay(store.read_stream(running))
+    assert state is not None
+    assert {t.timer_id for t in due if t.stream_id == running} == set(state.timers)
+    # Nothing to add: the rows are exactly what the events alone give.
+    report = rebuild(fresh_db.owner, registry=REGISTRY, dry_run=True)
     assert report.saga_instances.identical
     assert report.timers.identical
-    assert contents(fresh_db) == live
-    # The live projector carries on from where the rebuild left off.
-    saga(store, "saga-4", NewEvent("SagaCompleted", {}))
-    assert caught_up(store, projector) == 1
+    assert report.saga_instances.rows_after == 2
 
 
-def test_a_damaged_projection_is_reported_by_dry_run_and_repaired_by_rebuild(
-    fresh_db: ScratchDb, store: PostgresEventStore, projector: PostgresProjector
+def test_rebuild_repairs_a_damaged_table_and_keeps_other_deployments_rows(
+    fresh_db: ScratchDb, store: PostgresEventStore
 ) -> None:
-    populate(store)
-    caught_up(store, projector)
+    run_sagas(worker(store), ["o-1", "o-2"])
     good = contents(fresh_db)
     with psycopg.connect(fresh_db.owner, autocommit=True) as conn:
-        conn.execute("UPDATE saga_instances SET status = 'failed' WHERE stream_id = 'saga-1'")
-        conn.execute("DELETE FROM timers WHERE timer_id = 't4'")
+        conn.execute("UPDATE saga_instances SET status = 'failed'")
+        conn.execute("DELETE FROM timers WHERE status = 'scheduled'")
         conn.execute(
-            "INSERT INTO saga_instances SELECT 'ghost', saga_type, status, status_before_park, "
-            "current_step, definition_version, business_key, started_at, updated_at, "
-            "last_version, last_position FROM saga_instances WHERE stream_id = 'saga-2'"
+            "INSERT INTO saga_instances SELECT 'other-1', 'SomeoneElses', 'running', NULL, NULL, "
+            "1, 'k', now(), now(), 1, 1"
         )
     damaged = contents(fresh_db)
-
-    dry = rebuild(fresh_db.owner, dry_run=True)
-    assert dry.dry_run
-    assert (dry.saga_instances.changed, dry.saga_instances.removed) == (1, 1)
-    assert dry.timers.added == 1
+    dry = rebuild(fresh_db.owner, registry=REGISTRY, dry_run=True)
+    assert dry.saga_instances.changed == 2
+    assert dry.timers.added > 0
     assert contents(fresh_db) == damaged
+    rebuild(fresh_db.owner, registry=REGISTRY)
+    instances, timers = contents(fresh_db)
+    assert [row for row in instances if row[0] != "other-1"] == good[0]
+    assert [row[0] for row in instances if row[0] == "other-1"] == ["other-1"]
+    assert timers == good[1]
 
-    repaired = rebuild(fresh_db.owner)
-    assert not repaired.saga_instances.identical
-    assert contents(fresh_db) == good
+
+def test_the_projector_folds_streams_no_worker_folded(
+    fresh_db: ScratchDb, store: PostgresEventStore
+) -> None:
+    run_sagas(worker(store, read_models=False), ["o-1", "o-2"])  # as an import would
+    assert contents(fresh_db) == ([], [])
+    assert store.wait_until_readable()
+    with PostgresProjector(fresh_db.app, registry=REGISTRY, batch_size=3) as projector:
+        assert projector.catch_up() == len(store.read_all(0, 100))
+        assert projector.catch_up() == 0  # nothing is behind any more
+    folded = contents(fresh_db)
+    assert len(folded[0]) == 2
+    rebuild(fresh_db.owner, registry=REGISTRY)
+    assert contents(fresh_db) == folded
+
+
+def test_the_projector_leaves_rows_the_worker_wrote(
+    fresh_db: ScratchDb, store: PostgresEventStore
+) -> None:
+    run_sagas(worker(store), ["o-1", "o-2"])
+    assert store.wait_until_readable()
+    with PostgresProjector(fresh_db.app, registry=REGISTRY) as projector:
+        assert projector.catch_up() == 0
 
 
 def test_rebuild_of_an_empty_log(fresh_db: ScratchDb) -> None:
-    report = rebuild(fresh_db.owner)
+    report = rebuild(fresh_db.owner, registry=REGISTRY)
     assert report.events_replayed == 0
     assert report.checkpoint == 0
     assert contents(fresh_db) == ([], [])
@@ -224,4 +170,4 @@ def test_rebuild_of_an_empty_log(fresh_db: ScratchDb) -> None:
 def test_the_application_role_cannot_truncate_projections(fresh_db: ScratchDb) -> None:
     # Rebuild is an owner's operation; workers can maintain rows but not wipe tables.
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        rebuild(fresh_db.app)
+        rebuild(fresh_db.app, registry=REGISTRY)

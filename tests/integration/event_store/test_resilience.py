@@ -21,8 +21,8 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from event_store import ConcurrencyError, NewEvent, StreamAppend
-from event_store._retry import RetryPolicy
 from event_store.postgres import PostgresEventStore
+from event_store.retry import RetryPolicy
 from tests.integration.event_store.conftest import CommitGate
 from tests.support import Background, ScratchDb
 

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from event_store.projections import stuck_sagas
 from orchestrator.cli import sagactl
+from orchestrator.projections import stuck_sagas
 from orchestrator.saga import saga_id_for
 from sagas.order_services import Behaviour
 from tests.integration.forensics.conftest import Sagactl, ok

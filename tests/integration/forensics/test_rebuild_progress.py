@@ -13,14 +13,19 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
-from event_store import NewEvent, StreamAppend
+from event_store import StreamAppend
 from event_store.postgres import PostgresEventStore
 from orchestrator.cli import sagactl
+from orchestrator.saga import load_history
 from tests.conftest import PgUrls
 from tests.integration.cli.walk import REPO
 from tests.support import ScratchDb, scratch_database
 
 EVENTS = 3000  # three pages of 1,000: progress is reported at a third, two thirds, the end
+# A real start (the rebuild folds through the typed evolve): 3,000 sagas of one event each.
+STARTED = load_history(REPO / "tests/histories/order_fulfilment_v1_completed_format3.jsonl")[
+    0
+].to_new_event()
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +38,7 @@ def store_of_3000(pg_urls: PgUrls) -> Iterator[ScratchDb]:
                         f"s-{n:05d}",
                         "order_fulfilment",
                         0,
-                        [NewEvent("SagaStarted", {"saga_type": "order_fulfilment"})],
+                        [STARTED],
                     )
                     for n in range(first, first + 500)
                 ]

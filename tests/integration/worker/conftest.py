@@ -29,12 +29,12 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
 from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
-from event_store.projections import PostgresProjector
 from orchestrator.codec import Codec
 from orchestrator.config import Settings
 from orchestrator.kafka import producer_config
 from orchestrator.observability import HealthState, Metrics
 from orchestrator.participant import PostgresInbox, SagaStarter
+from orchestrator.projections import PostgresProjector
 from orchestrator.runtime import ConsumedRecord, Worker, build_codec
 from orchestrator.saga import SagaRegistry
 from sagas.order_fulfilment import OrderFulfilment

@@ -182,7 +182,7 @@ def test_projection_keeps_a_parked_saga_parked_while_it_progresses(world: World)
     projected = eventually(
         lambda: world.statuses([saga_id]),
         "the projection says 'parked' as the replayed saga does (if not: BUG "
-        "event_store/projections/_fold.py fold_instance: CommandIssued and other status events "
+        "orchestrator/projections: CommandIssued and other status events "
         "overwrite 'parked')",
         until=lambda statuses: statuses.get(saga_id) == "parked",
         timeout=5,

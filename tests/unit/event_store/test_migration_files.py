@@ -8,10 +8,15 @@ from pathlib import Path
 import pytest
 
 from event_store.migrations import MigrationError, load_migrations
+from orchestrator.database import load_migrations as load_every_layers_migrations
+
+
+def test_the_store_ships_only_its_own_tables() -> None:
+    assert [m.name for m in load_migrations()] == ["events", "subscription_checkpoints"]
 
 
 def test_packaged_migrations_load_in_order() -> None:
-    migrations = load_migrations()
+    migrations = load_every_layers_migrations()
     versions = [m.version for m in migrations]
     assert versions == sorted(versions)
     assert len(set(versions)) == len(versions)

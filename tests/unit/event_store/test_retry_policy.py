@@ -7,7 +7,7 @@ import pytest
 from psycopg import errors
 from psycopg_pool import PoolTimeout
 
-from event_store._retry import RetryPolicy, is_transient, retrying
+from event_store.retry import RetryPolicy, is_transient, retrying
 
 
 @pytest.mark.parametrize(
