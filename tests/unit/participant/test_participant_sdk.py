@@ -21,7 +21,7 @@ from orchestrator.participant import (
     Participant,
     ParticipantTestClient,
 )
-from orchestrator.runtime._relay import command_headers
+from orchestrator.runtime import command_headers
 from orchestrator.saga import CommandRefused, SagaStatus, Topics
 from orchestrator.testing import IssuedCommand, SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment

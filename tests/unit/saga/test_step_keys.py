@@ -13,7 +13,15 @@ import pytest
 from event_store import RecordedEvent
 from orchestrator import headers as h
 from orchestrator.runtime import command_headers
-from orchestrator.saga import CommandRefused, RetryPolicy, SagaStatus, compensation, events, step, step_key_for
+from orchestrator.saga import (
+    CommandRefused,
+    RetryPolicy,
+    SagaStatus,
+    compensation,
+    events,
+    step,
+    step_key_for,
+)
 from orchestrator.saga._ids import NAMESPACE
 from orchestrator.testing import SagaRun, SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment
