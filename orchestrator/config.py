@@ -14,14 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from orchestrator.security import (
     KafkaSecurity,
     PostgresTls,
+    SaslMechanism,
+    SecretSourceError,
+    SecurityProtocol,
+    SslMode,
     check_kafka_security,
     check_postgres_tls,
     read_secrets,
     with_postgres_tls,
 )
-from orchestrator.security._kafka import SaslMechanism, SecurityProtocol
-from orchestrator.security._postgres import SslMode
-from orchestrator.security._secrets import SecretSourceError
 
 DEFAULT_DATABASE_URL = "postgresql://saga:saga@127.0.0.1:5433/saga"
 DEFAULT_OWNER_DATABASE_URL = "postgresql://saga_owner:saga_owner@127.0.0.1:5433/saga"

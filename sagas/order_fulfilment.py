@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 
-from orchestrator.saga import RetryPolicy, Saga, compensation, step
+from orchestrator.saga import RetryPolicy, Saga, Steps, compensation, step
 from sagas.order_messages import (
     CancelShipment,
     CreditRejected,
@@ -58,7 +58,8 @@ class OrderFulfilment(Saga[PlaceOrder, OrderState]):
     version = 1
     business_key = "order_id"  # one saga per order: a second PlaceOrder changes nothing
 
-    steps = (
+    # Declared, so that a later version (or a test's variant) may subclass with other steps.
+    steps: Steps[OrderState] = (
         step(
             "reserve_credit",
             ReserveCredit,

@@ -11,6 +11,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._acl import AclBinding, AclOperation, AclPermissionType
 from confluent_kafka.admin._resource import ResourcePatternType, ResourceType
 
+from orchestrator.acls import AclRule, Principals, required_acls
 from orchestrator.cli._output import EXIT_PROBLEM, fail, output_option
 from orchestrator.cli._output import emit as _emit
 from orchestrator.cli._reach import Needs, kafka_reason, requires
@@ -19,7 +20,6 @@ from orchestrator.config import Settings
 from orchestrator.runtime import load_sagas
 from orchestrator.saga import SagaRegistry
 from orchestrator.security import kafka_connection
-from orchestrator.security._acls import AclRule, Principals, required_acls
 
 _COLUMNS = ("principal", "role", "resource_type", "resource", "operation")
 TIMEOUT_S = 30.0

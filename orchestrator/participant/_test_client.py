@@ -19,9 +19,9 @@ import itertools
 from collections.abc import Sequence
 
 from orchestrator import headers as h
+from orchestrator.kafka import ConsumedRecord
 from orchestrator.messages import Message
 from orchestrator.participant._participant import Participant
-from orchestrator.runtime import ConsumedRecord
 from orchestrator.saga import CommandRefused
 from orchestrator.testing import Answer, IssuedCommand
 

@@ -35,10 +35,11 @@ from event_store.pg_reads import (
     wait_for_horizon,
 )
 from event_store.retry import RetryPolicy, retrying
+from orchestrator.config import Settings
 from orchestrator.projections._fold import ReadModelChanges, fold_history
 from orchestrator.projections._rows import INSTANCE_FIELDS, TIMER_FIELDS, InstanceRow, TimerRow
 from orchestrator.projections._writer import write_changes
-from orchestrator.saga import SagaRegistry
+from orchestrator.saga import SagaRegistry, load_sagas
 
 __all__ = ["PROJECTOR_NAME", "PostgresProjector", "RebuildReport", "TableChange", "rebuild"]
 
@@ -61,11 +62,6 @@ _TIMER_COLUMNS = ", ".join(TIMER_FIELDS)
 
 def configured_registry() -> SagaRegistry:
     """The sagas SAGA_SAGAS names: what `sagactl` folds with when given no registry."""
-    # Imported here, not at the top: the runtime imports this package (its worker writes the
-    # read models), so a top-level import would be a cycle.
-    from orchestrator.config import Settings  # noqa: PLC0415
-    from orchestrator.runtime import load_sagas  # noqa: PLC0415
-
     return SagaRegistry(load_sagas(Settings.from_env().sagas))
 
 

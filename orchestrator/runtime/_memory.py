@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from event_store import CheckpointStore, EventStore, RecordedEvent
-from event_store.projections import InMemoryProjections
+from orchestrator.projections import InMemoryReadModels
 from orchestrator.runtime._ports import BACKLOG_CAP, DueTimer
 from orchestrator.runtime._stream_types import StreamTypes
 
@@ -42,10 +42,11 @@ class ReadAllCommandLog:
 
 
 class MemoryTimers:
-    """Due timers folded from `store` by the read model's own rules (`InMemoryProjections`)."""
+    """Due timers of the in-memory read models the worker writes in its batch (the typed fold
+    of `orchestrator.projections`), as the PostgreSQL adapter reads the `timers` table."""
 
-    def __init__(self, store: EventStore) -> None:
-        self._projections = InMemoryProjections(store)
+    def __init__(self, store: EventStore, read_models: InMemoryReadModels) -> None:
+        self._projections = read_models
         self._types = StreamTypes(store)
 
     def due(self, now: datetime, saga_types: Sequence[str], limit: int) -> list[DueTimer]:

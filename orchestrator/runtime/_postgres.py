@@ -13,7 +13,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from event_store import EventStore, advisory_locks
-from event_store.projections import due_timers
+from orchestrator.projections import due_timers
 from orchestrator.runtime._ports import BACKLOG_CAP, DueTimer
 from orchestrator.runtime._stream_types import StreamTypes
 
@@ -38,7 +38,7 @@ class _Connection:
 
 
 class PostgresTimers:
-    """Due timers by the read model's own query (`event_store.projections.due_timers`), with
+    """Due timers by the read model's own query (`orchestrator.projections.due_timers`), with
     each timer's saga type from its stream in `store`.
 
     The query does not filter by saga type: when several deployments share a database, the

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from event_store import EventStore
-from event_store.projections import Timer
+from orchestrator.projections import TimerRow as Timer
 from orchestrator.runtime._ports import DueTimer
 
 MAX_REMEMBERED: Final = 100_000

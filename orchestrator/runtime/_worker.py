@@ -28,6 +28,7 @@ import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from event_store import CheckpointStore, EventStore
+from event_store.postgres import PostgresEventStore
 from orchestrator.archive import PeriodicAnchor
 from orchestrator.codec import Codec
 from orchestrator.config import ConfigError, Settings
@@ -48,7 +49,7 @@ from orchestrator.kafka import (
     with_dead_letters,
 )
 from orchestrator.observability import HealthState, Metrics
-from orchestrator.projections import PostgresReadModels
+from orchestrator.projections import PostgresReadModels, ReadModelWriter
 from orchestrator.runtime._cache import StateCache
 from orchestrator.runtime._dead_lettering import DeadLetterPolicy
 from orchestrator.runtime._held_partitions import HeldPartitions
@@ -69,6 +70,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _postgres_read_models(store: EventStore) -> ReadModelWriter:
+    # The read models are written in the batch's own transaction, so they live in the store's
+    # database: any other store must bring its own writer (the in-memory world does).
+    if not isinstance(store, PostgresEventStore):
+        raise TypeError("a Worker on a store other than PostgreSQL needs read_models=")
+    return PostgresReadModels(store)
+
+
 class Worker:
     def __init__(
         self,
@@ -84,6 +93,7 @@ class Worker:
         clock: Callable[[], datetime] = utc_now,
         client_id: str = "saga-worker",
         leader: LeaderPorts | None = None,
+        read_models: ReadModelWriter | None = None,
     ) -> None:
         self._settings = settings
         try:
@@ -104,7 +114,7 @@ class Worker:
             self._cache,
             clock,
             event_format=settings.event_format,
-            read_models=PostgresReadModels(store),
+            read_models=read_models or _postgres_read_models(store),
         )
         self._assigned: set[Partition] = set()
         self._held = HeldPartitions(self._assigned, metrics)

@@ -29,6 +29,7 @@ from orchestrator.saga._ids import (
     timer_id_for,
     timer_message_id,
 )
+from orchestrator.saga._loading import load_sagas
 from orchestrator.saga._policy import NO_RETRY, RetryPolicy
 from orchestrator.saga._registry import MissingVersionError, RegistryError, SagaRegistry
 from orchestrator.saga._replay_check import (
@@ -47,6 +48,7 @@ from orchestrator.saga._steps import (
     Replies,
     Step,
     StepOf,
+    Steps,
     compensation,
     either,
     parallel,
@@ -90,6 +92,7 @@ __all__ = [
     "StepOf",
     "StepState",
     "StepStatus",
+    "Steps",
     "TimerFired",
     "Topics",
     "check_histories",
@@ -104,6 +107,7 @@ __all__ = [
     "generated_schemas",
     "iso_instant",
     "load_history",
+    "load_sagas",
     "parallel",
     "replay",
     "saga_id_for",

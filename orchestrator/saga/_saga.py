@@ -11,7 +11,7 @@ from typing_extensions import TypeVar
 
 from orchestrator.messages import Message
 from orchestrator.saga._definition import SagaDefinition, SagaDefinitionError
-from orchestrator.saga._steps import Parallel, Step, StepOf
+from orchestrator.saga._steps import Parallel, Step, Steps
 from orchestrator.saga._topics import DEFAULT_TOPICS, Topics
 from orchestrator.saga._validate import build_definition
 
@@ -37,7 +37,7 @@ class Saga(Generic[StartT, StateT]):
     business_key: ClassVar[str]
     # Not a ClassVar, so that mypy reads it with the subclass's state type: the declared type
     # is the inference context of ``steps = (...)``, and a hook of another state is an error.
-    steps: Sequence[StepOf[StateT]]
+    steps: Steps[StateT]
     topics: ClassVar[Topics] = DEFAULT_TOPICS
     start_topic: ClassVar[str]
     reply_topic: ClassVar[str]

@@ -13,7 +13,7 @@ Nothing is validated here: a mistake must be reported with the saga class's name
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, Never, TypeVar, overload
@@ -33,6 +33,11 @@ K = TypeVar("K", bound=Message)
 A = TypeVar("A", bound=Message)
 B = TypeVar("B", bound=Message)
 D = TypeVar("D", bound=Message)
+# What a compensation's builder takes: the step's success reply, or None. Its own variable, not
+# ``R | None``: mypy cannot solve ``R`` from a named builder declared ``(S, X | None) -> K``
+# (it takes ``R = X | None``, outside the bound). Contravariant, because the builder only
+# consumes it: one that accepts any ``Message | None`` also undoes a step whose reply is ``X``.
+RN_contra = TypeVar("RN_contra", bound=Message | None, contravariant=True)
 
 # A hook once its types are erased: how the decider and the fold call it.
 StateHook = Callable[[Any, Any], BaseModel]
@@ -77,14 +82,21 @@ class StepOf(Generic[S]):
     __slots__ = ()
 
 
+# The declared type of ``Saga.steps``. A saga class that a later version (or a test variant)
+# subclasses with other steps annotates ``steps: Steps[State] = (...)``: left unannotated, mypy
+# types the attribute as that exact tuple, and any other tuple in a subclass is an error
+# (python/mypy#14760, mypy infers rather than inherits the base class's declared type).
+Steps = Sequence[StepOf[S]]
+
+
 @dataclass(frozen=True, slots=True)
-class Compensation(Generic[S, R, K]):
+class Compensation(Generic[S, RN_contra, K]):
     """How a step is undone; see :func:`compensation`."""
 
     command: type[K]
     confirmed: tuple[object, ...]
     rejected: tuple[object, ...]
-    build: Callable[[S, R | None], K] | None
+    build: Callable[[S, RN_contra], K] | None
     to: str | None
     timeout: timedelta | None
     retry: RetryPolicy
@@ -95,11 +107,11 @@ def compensation(
     *,
     confirmed: ReplySpec[Message],
     rejected: ReplySpec[Message] | None = None,
-    build: Callable[[S, R | None], K] | None = None,
+    build: Callable[[S, RN_contra], K] | None = None,
     to: str | None = None,
     timeout: timedelta | None = None,
     retry: RetryPolicy = DEFAULT_COMPENSATION_RETRY,
-) -> Compensation[S, R, K]:
+) -> Compensation[S, RN_contra, K]:
     """Undo a step with ``command``, sent to destination ``to`` (default: the step's).
 
     ``confirmed`` replies end the compensation; ``rejected`` replies and timeouts retry it per
@@ -132,7 +144,7 @@ class Step(StepOf[S], Generic[S, C, R, F]):
     build: Callable[[S], C] | None
     on_success: Callable[[S, R], S] | None
     on_failure: Callable[[S, F], S] | None
-    compensate: Compensation[S, R, Any] | None
+    compensate: Compensation[S, R | None, Any] | None
     when: Callable[[S], bool] | None
 
 
@@ -148,7 +160,7 @@ def step(
     build: Callable[[S], C] | None = None,
     on_success: Callable[[S, R], S] | None = None,
     on_failure: Callable[[S, F], S] | None = None,
-    compensate: Compensation[S, R, Any] | None = None,
+    compensate: Compensation[S, R | None, Any] | None = None,
     when: Callable[[S], bool] | None = None,
 ) -> Step[S, C, R, F]:
     """Declare a step.

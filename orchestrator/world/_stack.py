@@ -15,6 +15,7 @@ from orchestrator.codec import Codec
 from orchestrator.config import Settings
 from orchestrator.kafka import MEMORY_SCHEME, MemoryBroker
 from orchestrator.participant import Inbox, MemoryInbox
+from orchestrator.projections import InMemoryReadModels, ReadModelWriter
 from orchestrator.runtime import (
     LeaderPorts,
     MemoryLeaderLeases,
@@ -34,6 +35,7 @@ class Stack:
     leader: LeaderPorts
     codec: Codec
     inbox: Callable[[str], Inbox]  # a participant's inbox, by participant name
+    read_models: ReadModelWriter | None = None  # None: the PostgreSQL store's own tables
     projector_poll: Callable[[], int] | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -55,11 +57,12 @@ def memory_stack(clock: VirtualClock) -> Stack:
     )
     store = InMemoryEventStore(clock=clock.now)
     checkpoints = InMemoryCheckpointStore()
+    read_models = InMemoryReadModels(store)
     leader = LeaderPorts(
         lease=MemoryLeaderLeases().lease(name),
         command_log=ReadAllCommandLog(store),
         checkpoints=checkpoints,
-        timers=MemoryTimers(store),
+        timers=MemoryTimers(store, read_models),
         backlog=MemoryOutboxBacklog(store, checkpoints, relay_subscription(name)),
     )
     codec = Codec(SchemaRegistryClient.new_client({"url": f"mock://{name}"}))
@@ -70,5 +73,6 @@ def memory_stack(clock: VirtualClock) -> Stack:
         leader,
         codec,
         inbox=lambda _participant: MemoryInbox(),
+        read_models=read_models,
         closers=[lambda: MemoryBroker.forget(name)],
     )

@@ -72,6 +72,7 @@ class SagaWorld:
             clock=self.clock.now,
             client_id=f"world-worker-{self.settings.consumer_group}",
             leader=self.stack.leader,
+            read_models=self.stack.read_models,
         )
         worker.ensure_topics()  # before the participants subscribe to the command topics
         self._spawn("worker", worker.run)

@@ -6,13 +6,15 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 
-from orchestrator.saga import Saga, compensation, either, parallel, step
+from orchestrator.messages import Message
+from orchestrator.saga import Saga, Steps, compensation, either, parallel, step
 from sagas.order_fulfilment import OrderState
 from sagas.order_messages import (
     CreditRejected,
     CreditReleased,
     CreditReserved,
     InventoryReserved,
+    InventoryUnavailable,
     PlaceOrder,
     ReleaseCredit,
     ReserveCredit,
@@ -82,6 +84,91 @@ class Typed(Saga[PlaceOrder, OrderState]):
                 on_success=either_reserved,
                 timeout=T,
             ),
+        ),
+    )
+
+
+def release_from_reply(state: OrderState, reply: CreditReserved | None) -> ReleaseCredit:
+    return ReleaseCredit(
+        order_id=state.order_id,
+        customer_id=state.customer_id,
+        amount_cents=state.amount_cents,
+        credit_reservation_id=reply.reservation_id if reply else None,
+    )
+
+
+def release_from_any_reply(state: OrderState, reply: Message | None) -> ReleaseCredit:
+    return ReleaseCredit(
+        order_id=state.order_id, customer_id=state.customer_id, amount_cents=state.amount_cents
+    )
+
+
+def release_assuming_a_reply(state: OrderState, reply: CreditReserved) -> ReleaseCredit:
+    return ReleaseCredit(
+        order_id=state.order_id,
+        customer_id=state.customer_id,
+        amount_cents=state.amount_cents,
+        credit_reservation_id=reply.reservation_id,
+    )
+
+
+class NamedCompensationBuilders(Saga[PlaceOrder, OrderState]):
+    """A named builder takes ``Reply | None`` (or anything wider), as a lambda's ``r`` is."""
+
+    business_key = "order_id"
+    steps = (
+        step(
+            "exact",
+            ReserveCredit,
+            to="credit",
+            success=CreditReserved,
+            on_success=credit_reserved,
+            compensate=compensation(
+                ReleaseCredit, confirmed=CreditReleased, build=release_from_reply
+            ),
+            timeout=T,
+        ),
+        step(
+            "wider",
+            ReserveCredit,
+            to="credit",
+            success=CreditReserved,
+            on_success=credit_reserved,
+            compensate=compensation(
+                ReleaseCredit, confirmed=CreditReleased, build=release_from_any_reply
+            ),
+            timeout=T,
+        ),
+    )
+
+
+class Versioned(Saga[PlaceOrder, OrderState]):
+    business_key = "order_id"
+    steps: Steps[OrderState] = (
+        step("reserve_credit", ReserveCredit, to="credit", success=CreditReserved, timeout=T),
+        step(
+            "reserve_inventory",
+            ReserveInventory,
+            to="inventory",
+            success=InventoryReserved,
+            failure=InventoryUnavailable,
+            timeout=T,
+        ),
+    )
+
+
+class VersionedV2(Versioned):
+    """A later version with other steps (fewer, and of other reply types): an override."""
+
+    version = 2
+    steps = (
+        step(
+            "reserve_inventory",
+            ReserveInventory,
+            to="inventory",
+            success=InventoryReserved,
+            failure=CreditRejected,
+            timeout=T,
         ),
     )
 
@@ -201,6 +288,24 @@ class CompensationMayGetNoReply(Saga[PlaceOrder, OrderState]):
                     amount_cents=s.amount_cents,
                     credit_reservation_id=r.reservation_id,  # type: ignore[union-attr]
                 ),
+            ),
+            timeout=T,
+        ),
+    )
+
+
+class CompensationBuilderAssumesAReply(Saga[PlaceOrder, OrderState]):
+    business_key = "order_id"
+    steps = (
+        step(
+            "x",
+            ReserveCredit,
+            to="credit",
+            success=CreditReserved,
+            compensate=compensation(
+                ReleaseCredit,
+                confirmed=CreditReleased,
+                build=release_assuming_a_reply,  # type: ignore[arg-type]
             ),
             timeout=T,
         ),

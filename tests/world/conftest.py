@@ -12,9 +12,9 @@ import psycopg
 import pytest
 
 from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
-from event_store.projections import PostgresProjector
 from orchestrator.config import Settings
 from orchestrator.participant import PostgresInbox
+from orchestrator.projections import PostgresProjector
 from orchestrator.runtime import LeaderPorts, build_codec
 from orchestrator.world import Stack, VirtualClock, memory_stack
 from sagas.order_services import EFFECTS_DDL

@@ -12,7 +12,7 @@ import pytest
 
 from event_store import BatchAppendResult, NewEvent, StreamAppend
 from event_store.postgres import PostgresEventStore
-from tests.integration.event_store.conftest import ScratchDb
+from tests.support import ScratchDb
 
 
 @pytest.fixture

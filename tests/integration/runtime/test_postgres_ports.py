@@ -9,7 +9,7 @@ import pytest
 
 from event_store import CheckpointStore, EventStore, advisory_locks
 from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
-from event_store.projections import PostgresProjector
+from orchestrator.projections import PostgresProjector
 from orchestrator.runtime import (
     CommandLog,
     LeaderLease,

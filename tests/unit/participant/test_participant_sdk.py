@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from orchestrator.runtime._relay import command_headers
 
 from event_store._model import RecordedEvent
 from orchestrator.codec import Codec
@@ -22,6 +21,7 @@ from orchestrator.participant import (
     Participant,
     ParticipantTestClient,
 )
+from orchestrator.runtime import command_headers
 from orchestrator.saga import CommandRefused, SagaStatus, Topics
 from orchestrator.testing import IssuedCommand, SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from orchestrator.runtime._record import ConsumedRecord
 
 from event_store import InMemoryEventStore, RecordedEvent
+from orchestrator.kafka import ConsumedRecord
 from orchestrator.messages import Message
 from orchestrator.projections import InMemoryReadModels, ReadModelChanges, fold_history
 from orchestrator.runtime._cache import StateCache

@@ -43,6 +43,7 @@ def test_saga_package_exports() -> None:
         "Step",
         "StepDef",
         "StepOf",
+        "Steps",
         "StepState",
         "StepStatus",
         "TimerFired",

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from orchestrator.messages import Message
-from orchestrator.saga import TERMINAL, SagaDefinition, SagaStatus, events, replay
+from orchestrator.saga import TERMINAL, Saga, SagaDefinition, SagaStatus, events, replay
 from orchestrator.testing import SagaRun, SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_messages import PlaceOrder
@@ -31,7 +31,8 @@ STARTS: dict[str, Message] = {
     ),
     "trip": BookTrip(trip_id="t", traveller_id="p", destination="D", nights=3, price_cents=900),
 }
-SAGAS = {"order": OrderFulfilment, "trip": TripBooking}
+# Declared: two sagas of different start and state types have no common type but `Saga`.
+SAGAS: dict[str, type[Saga]] = {"order": OrderFulfilment, "trip": TripBooking}
 TERMINAL_EVENTS = (
     events.SagaCompleted,
     events.SagaCompensated,

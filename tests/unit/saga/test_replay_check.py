@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from orchestrator.saga import (
+    Saga,
     SagaRegistry,
+    Step,
     check_histories,
     check_history,
     dump_history,
@@ -30,9 +32,13 @@ PATHS = sorted(HISTORIES.glob("*.jsonl"))
 def altered(**step_changes: Any) -> type[OrderFulfilment]:
     """Order fulfilment v1 with its first step changed, but no version bump."""
 
+    first, *rest = OrderFulfilment.steps
+    assert isinstance(first, Step)  # a step, not a parallel group: the changes are a step's
+    changed = replace(first, **step_changes)
+
     class Altered(OrderFulfilment):
         version = 1
-        steps = (replace(OrderFulfilment.steps[0], **step_changes), *OrderFulfilment.steps[1:])
+        steps = (changed, *rest)
 
     return Altered
 
@@ -46,7 +52,9 @@ def test_there_are_recorded_histories_of_both_example_sagas() -> None:
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
 def test_every_recorded_history_replays_without_divergence(path: Path) -> None:
     # These start with the order saga's PlaceOrder: each needs a registry of its own.
-    own = [s for s in (RejectableRelease, ConditionalOrder) if path.stem.startswith(s.name)]
+    own: list[type[Saga]] = [
+        s for s in (RejectableRelease, ConditionalOrder) if path.stem.startswith(s.name)
+    ]
     registry = SagaRegistry(own or [OrderFulfilment, TripBooking])
     (report,) = check_histories(registry, [path])
     assert report.ok, str(report)

@@ -12,6 +12,7 @@ from orchestrator.saga import (
     RegistryError,
     SagaRegistry,
     SagaStatus,
+    Step,
     check_history,
     load_history,
 )
@@ -29,15 +30,16 @@ from sagas.order_messages import (
 HISTORIES = Path(__file__).parents[2] / "histories"
 
 
+CREDIT, INVENTORY, SHIPMENT = OrderFulfilment.steps
+assert isinstance(SHIPMENT, Step)  # a step, not a parallel group: it has a destination
+SHIPMENT_V2 = replace(SHIPMENT, to="shipping.v2")
+
+
 class OrderFulfilmentV2(OrderFulfilment):
     """Version 2 reserves inventory before credit, and ships to a different topic."""
 
     version = 2
-    steps = (
-        OrderFulfilment.steps[1],
-        OrderFulfilment.steps[0],
-        replace(OrderFulfilment.steps[2], to="shipping.v2"),
-    )
+    steps = (INVENTORY, CREDIT, SHIPMENT_V2)
 
 
 def order(order_id: str) -> PlaceOrder:

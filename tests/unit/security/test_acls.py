@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from orchestrator.acls import Principals, required_acls
 from orchestrator.kafka import dead_letter_topic
 from orchestrator.runtime import Routes, load_sagas
 from orchestrator.saga import SagaRegistry
-from orchestrator.security._acls import Principals, required_acls
 
 SAGAS = "sagas.order_fulfilment:OrderFulfilment,sagas.trip_booking:TripBooking"
 

@@ -23,10 +23,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from orchestrator.kafka import DEAD_LETTER_SUFFIX
 from orchestrator.saga import SagaRegistry
 
 COMMAND_SUFFIX: Final = ".commands"
-DEAD_LETTER_SUFFIX: Final = ".dlt"  # orchestrator.runtime._topics, without importing runtime
 
 ResourceType = Literal["TOPIC", "GROUP"]
 Operation = Literal["READ", "WRITE", "CREATE", "DESCRIBE"]
