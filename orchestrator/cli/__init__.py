@@ -20,6 +20,7 @@ import psycopg
 from confluent_kafka import KafkaException
 
 from orchestrator.cli._archive import anchor_command, export_command, import_command, verify
+from orchestrator.cli._audit import audit
 from orchestrator.cli._db import db
 from orchestrator.cli._demo import demo
 from orchestrator.cli._dlq import dlq
@@ -54,6 +55,7 @@ def sagactl() -> None:
 
 
 for command in (
+    audit,
     db,
     demo,
     dlq,

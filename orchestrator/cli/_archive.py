@@ -54,6 +54,7 @@ from orchestrator.cli._output import (
     fail,
     output_option,
 )
+from orchestrator.cli._progress import Progress
 from orchestrator.cli._reach import require_kafka, require_postgres
 from orchestrator.cli._types import StreamId
 from orchestrator.config import ConfigError, Settings
@@ -236,12 +237,17 @@ def verify(ctx: click.Context, file: Path | None, public_key: Path | None, outpu
     if public_key is None:
         _fail("verify: --file needs --public-key", EXIT_USAGE)
     key = _public_key(public_key)
+    # A bar on a terminal only (by bytes read): in a pipe stderr stays the one-line verdict.
+    progress = Progress(sys.stderr, what="verify", unit="lines", tty=True)
     try:
-        summary = verify_export_file(file, key)
+        summary = verify_export_file(file, key, progress if sys.stderr.isatty() else None)
     except ExportError as exc:
+        progress.close()
         _fail(f"verify: {file}: {exc}", EXIT_PROBLEM)
     except OSError as exc:
+        progress.close()
         _fail(f"verify: {file}: {exc.strerror or exc}", EXIT_PROBLEM)
+    progress.close()
     row = {
         "file": str(file),
         "ok": True,

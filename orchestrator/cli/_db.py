@@ -22,9 +22,9 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from event_store.migrations import Migration, MigrationError, migrate, pending_migrations
-from event_store.postgres import PostgresEventStore
 from event_store.projections import RebuildReport, TableChange, rebuild
 from event_store.verify import VerifyReport
+from orchestrator.archive import verify_store
 from orchestrator.cli._archive import FINDING_COLUMNS, anchor_findings
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail, first_line, output_option
 from orchestrator.cli._progress import Progress
@@ -153,14 +153,21 @@ def _verify_data(report: VerifyReport, stream_id: str | None) -> dict[str, objec
 @requires(Needs.DATABASE)
 def verify_command(stream_id: str | None, output: str, public_key: Path | None = None) -> None:
     """Recompute the hash chains and name the first broken event of each stream; then compare
-    every stream's head with the newest anchor (a rewritten tail, a removed stream or event)."""
+    every stream's head with the newest anchor (a rewritten tail, a removed stream or event).
+
+    On a terminal, stderr shows a bar with the share done and an estimate."""
     settings = Settings.from_env()
-
-    def work() -> VerifyReport:
-        with PostgresEventStore(settings.database_url, pool_max_size=1, pool_timeout=5) as store:
-            return store.verify(stream_id)
-
-    report: VerifyReport = _run(work)
+    # A bar on a terminal only: in a pipe, stderr stays the one line of a failure (a rebuild's
+    # tenths are worth a log line; a check that fails must read as one).
+    progress = Progress(sys.stderr, what="verify", unit="events", tty=True)
+    try:
+        report: VerifyReport = _run(
+            lambda: verify_store(
+                settings.database_url, stream_id, progress if sys.stderr.isatty() else None
+            )
+        )
+    finally:
+        progress.close()  # end the bar's line before any other output
     # Anchors pin every stream; a check of one stream leaves them to the check of all.
     findings = anchor_findings(settings, public_key) if stream_id is None else None
     data = _verify_data(report, stream_id)
