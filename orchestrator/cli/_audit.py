@@ -22,13 +22,9 @@ from orchestrator.cli._progress import Progress
 from orchestrator.cli._reach import Needs, require_kafka, requires
 from orchestrator.cli._types import Duration
 from orchestrator.config import Settings
-from orchestrator.forensics import (
-    INVARIANTS,
-    Invariant,
-    Violation,
-    audit_store,
-    missing_dead_letters,
-)
+from orchestrator.forensics import INVARIANTS, Invariant, Violation
+from orchestrator.forensics._audit_store import audit_store
+from orchestrator.forensics._dead_letters import missing_dead_letters
 from orchestrator.runtime import load_sagas
 from orchestrator.saga import SagaRegistry
 

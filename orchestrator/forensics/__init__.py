@@ -4,11 +4,11 @@ typed state at any version or instant, and what changed between two points.
 Pure code: it takes a stream's recorded events (from any event store) as a ``History``, decoded
 once, and a ``SagaRegistry``, and folds them with the same ``evolve`` as the live worker.
 ``sagactl saga show|state|diff`` is its CLI; ``sagactl audit`` checks the design's invariants
-over the whole store (``_invariants`` per saga, ``_audit_store`` the PostgreSQL pass).
+over the whole store (``_invariants`` per saga, pure; its adapters ``_audit_store``, the
+PostgreSQL pass, and ``_dead_letters``, the Kafka look-up, are imported by the CLI alone so
+that this package loads no driver).
 """
 
-from orchestrator.forensics._audit_store import StoreAudit, audit_store
-from orchestrator.forensics._dead_letters import missing_dead_letters
 from orchestrator.forensics._history import History, PointError
 from orchestrator.forensics._html import render_html, render_svg
 from orchestrator.forensics._invariants import (
@@ -49,17 +49,14 @@ __all__ = [
     "PointError",
     "SagaAudit",
     "StateDiff",
-    "StoreAudit",
     "Timeline",
     "TimelineEntry",
     "Violation",
     "audit_saga",
-    "audit_store",
     "build_timeline",
     "describe",
     "diff",
     "flatten",
-    "missing_dead_letters",
     "render_html",
     "render_mermaid",
     "render_svg",
