@@ -22,8 +22,17 @@ import psycopg
 
 from event_store import ChainBreak, VerifyReport
 from orchestrator.archive._chains import ChainState, Row, check_link
+from orchestrator.archive._slices import Slice, in_slice, map_slices, store_snapshot
 
-__all__ = ["SCAN_COLUMNS", "Row", "scan_rows", "truncated_tails", "verify_store"]
+__all__ = [
+    "PARALLEL_FROM",
+    "SCAN_COLUMNS",
+    "Row",
+    "count_events",
+    "scan_rows",
+    "truncated_tails",
+    "verify_store",
+]
 
 Connection = psycopg.Connection[Any]
 Progress = Callable[[int, int, int], None]
@@ -34,11 +43,21 @@ SCAN_COLUMNS: Final = (
 )
 _ALL_SQL: Final = f"SELECT {SCAN_COLUMNS} FROM events ORDER BY stream_id, version"
 _ONE_SQL: Final = f"SELECT {SCAN_COLUMNS} FROM events WHERE stream_id = %s ORDER BY version"
+_FROM_SQL: Final = (
+    f"SELECT {SCAN_COLUMNS} FROM events WHERE stream_id >= %s ORDER BY stream_id, version"
+)
+_BETWEEN_SQL: Final = (
+    f"SELECT {SCAN_COLUMNS} FROM events WHERE stream_id >= %s AND stream_id < %s "
+    "ORDER BY stream_id, version"
+)
 _COUNT_SQL: Final = "SELECT count(*) FROM events"
 _COUNT_ONE_SQL: Final = "SELECT count(*) FROM events WHERE stream_id = %s"
 # Rows per round trip: large enough that the per-fetch cost vanishes, small enough to keep a
 # fetch's rows (a few MB) in memory.
 FETCH_ROWS: Final = 10_000
+# Below this many events a scan stays in one process: forking and a connection per slice cost
+# more than they save (and a process running threads, a test's world, is best not forked).
+PARALLEL_FROM: Final = 50_000
 
 # Streams whose projection folded a later version than the log now holds: their newest events
 # were removed, which no chain shows by itself (event_store's TRUNCATED_TAILS_SQL, same query).
@@ -63,16 +82,22 @@ def count_events(conn: Connection, stream_id: str | None = None) -> int:
     return int(row[0]) if row else 0
 
 
-def scan_rows(conn: Connection, stream_id: str | None = None) -> Iterator[list[Row]]:
-    """Every event (of one stream, or all) in (stream_id, version) order, a fetch at a time;
-    call inside a transaction (a named cursor lives in one)."""
+def scan_rows(
+    conn: Connection, stream_id: str | None = None, part: Slice | None = None
+) -> Iterator[list[Row]]:
+    """Every event (of one stream, of a slice, or all) in (stream_id, version) order, a fetch
+    at a time; call inside a transaction (a named cursor lives in one)."""
     # Instants come back in the session's zone: UTC, so that isoformat() ends in +00:00.
     conn.execute("SET LOCAL TimeZone = 'UTC'")
     with conn.cursor(name="forensic_scan", binary=True) as cursor:
-        if stream_id is None:
-            cursor.execute(_ALL_SQL)
-        else:
+        if stream_id is not None:
             cursor.execute(_ONE_SQL, [stream_id])
+        elif part is None or (part.lo == "" and part.hi is None):
+            cursor.execute(_ALL_SQL)
+        elif part.hi is None:
+            cursor.execute(_FROM_SQL, [part.lo])
+        else:
+            cursor.execute(_BETWEEN_SQL, [part.lo, part.hi])
         while rows := cursor.fetchmany(FETCH_ROWS):
             yield [(*row[:8], _chain_time(row[8]), row[9]) for row in rows]
 
@@ -125,23 +150,45 @@ class ChainScan:
 
 
 def verify_store(
-    conninfo: str, stream_id: str | None = None, progress: Progress | None = None
+    conninfo: str,
+    stream_id: str | None = None,
+    progress: Progress | None = None,
+    jobs: int = 1,
 ) -> VerifyReport:
-    """Recompute every chain (of one stream, or all) in one REPEATABLE READ snapshot, then the
-    projection's cross-check for removed tails: ``PostgresEventStore.verify``'s report."""
-    scan = ChainScan()
-    with psycopg.connect(conninfo) as conn:
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        conn.read_only = True
-        with conn.transaction():
-            total = count_events(conn, stream_id)
+    """Recompute every chain (of one stream, or all, over ``jobs`` processes) in one REPEATABLE
+    READ snapshot, then the projection's cross-check for removed tails:
+    ``PostgresEventStore.verify``'s report."""
+    streams = events = 0
+    breaks: list[ChainBreak] = []
+    with store_snapshot(conninfo) as (conn, snapshot):
+        total = count_events(conn, stream_id)
+        if stream_id is not None or jobs <= 1 or total < PARALLEL_FROM:
+            scan = ChainScan()
             for rows in scan_rows(conn, stream_id):
                 for row in rows:
                     scan.feed(row)
                 if progress is not None:
                     progress(scan.events, scan.events, total)
-            tails = truncated_tails(conn, stream_id)
-    broken = {item.stream_id: item for item in scan.breaks}
+            scans: Iterator[ChainScan] = iter([scan])
+        else:
+            scans = map_slices(conninfo, conn, snapshot, _verify_part, jobs)
+        for part in scans:
+            streams, events = streams + part.streams, events + part.events
+            breaks.extend(part.breaks)
+            if progress is not None:
+                progress(events, events, total)
+        tails = truncated_tails(conn, stream_id)
+    broken = {item.stream_id: item for item in breaks}
     for item in tails:
         broken.setdefault(item.stream_id, item)
-    return VerifyReport(scan.streams, scan.events, tuple(broken[key] for key in sorted(broken)))
+    return VerifyReport(streams, events, tuple(broken[key] for key in sorted(broken)))
+
+
+def _verify_part(conninfo: str, part: Slice) -> ChainScan:
+    """One slice's chains, in a process of its own."""
+    scan = ChainScan()
+    with in_slice(conninfo, part) as conn:
+        for rows in scan_rows(conn, None, part):
+            for row in rows:
+                scan.feed(row)
+    return scan

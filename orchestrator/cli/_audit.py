@@ -18,7 +18,7 @@ import click
 
 from orchestrator.cli._archive import anchor_findings
 from orchestrator.cli._output import EXIT_PROBLEM, emit, fail, output_option
-from orchestrator.cli._progress import Progress
+from orchestrator.cli._progress import Progress, jobs_option
 from orchestrator.cli._reach import Needs, require_kafka, requires
 from orchestrator.cli._types import Duration
 from orchestrator.config import Settings
@@ -56,16 +56,24 @@ def _help() -> str:
     help="Public key of the anchors: judge the chains by the newest one too "
     "[default: derived from $SAGA_ANCHOR_SIGNING_KEY_FILE, else anchors are not checked].",
 )
+@jobs_option
 @output_option
 @requires(Needs.DATABASE)
-def audit(grace: timedelta, public_key: Path | None, output: str) -> None:
+def audit(grace: timedelta, public_key: Path | None, jobs: int, output: str) -> None:
     settings = Settings.from_env()
     registry = SagaRegistry(load_sagas(settings.sagas))
     # A bar on a terminal only: in a pipe or a log, stderr is the summary and the verdict.
     progress = Progress(sys.stderr, what="audit", unit="events", tty=True)
     shown = progress if sys.stderr.isatty() else None
     try:
-        result = audit_store(settings.database_url, registry, datetime.now(UTC), grace, shown)
+        result = audit_store(
+            settings.database_url,
+            registry,
+            datetime.now(UTC),
+            grace,
+            progress=shown,
+            jobs=jobs,
+        )
     finally:
         progress.close()
     violations = list(result.violations)

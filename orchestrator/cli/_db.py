@@ -27,7 +27,7 @@ from event_store.verify import VerifyReport
 from orchestrator.archive import verify_store
 from orchestrator.cli._archive import FINDING_COLUMNS, anchor_findings
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail, first_line, output_option
-from orchestrator.cli._progress import Progress
+from orchestrator.cli._progress import Progress, jobs_option
 from orchestrator.cli._reach import Needs, requires
 from orchestrator.cli._types import RoleName, StreamId
 from orchestrator.config import Settings
@@ -149,9 +149,12 @@ def _verify_data(report: VerifyReport, stream_id: str | None) -> dict[str, objec
     help="Public key of the anchors: compare the store with the newest one "
     "[default: derived from $SAGA_ANCHOR_SIGNING_KEY_FILE, else anchors are not checked].",
 )
+@jobs_option
 @output_option
 @requires(Needs.DATABASE)
-def verify_command(stream_id: str | None, output: str, public_key: Path | None = None) -> None:
+def verify_command(
+    stream_id: str | None, output: str, public_key: Path | None = None, jobs: int = 1
+) -> None:
     """Recompute the hash chains and name the first broken event of each stream; then compare
     every stream's head with the newest anchor (a rewritten tail, a removed stream or event).
 
@@ -163,7 +166,10 @@ def verify_command(stream_id: str | None, output: str, public_key: Path | None =
     try:
         report: VerifyReport = _run(
             lambda: verify_store(
-                settings.database_url, stream_id, progress if sys.stderr.isatty() else None
+                settings.database_url,
+                stream_id,
+                progress if sys.stderr.isatty() else None,
+                jobs=jobs,
             )
         )
     finally:

@@ -20,7 +20,8 @@ import pydantic
 
 from event_store import RecordedEvent
 from orchestrator.archive._chains import ChainState, Row, check_link, encode_value, parse
-from orchestrator.archive._scan import count_events, scan_rows, truncated_tails
+from orchestrator.archive._scan import PARALLEL_FROM, count_events, scan_rows, truncated_tails
+from orchestrator.archive._slices import Slice, in_slice, map_slices, store_snapshot
 from orchestrator.forensics._invariants import (
     DeadLetterToFind,
     Invariant,
@@ -65,6 +66,12 @@ class StoreAudit:
     violations: list[Violation] = field(default_factory=list)
     parked: list[DeadLetterToFind] = field(default_factory=list)
 
+    def merge(self, other: StoreAudit) -> None:
+        self.streams += other.streams
+        self.events += other.events
+        self.violations.extend(other.violations)
+        self.parked.extend(other.parked)
+
 
 @dataclass(frozen=True)
 class _Judge:
@@ -87,37 +94,67 @@ def audit_store(
     registry: SagaRegistry,
     now: datetime,
     grace: timedelta,
+    *,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> StoreAudit:
     """Every per-saga invariant, the chains (without anchors: the caller's) and the
-    projections; the dead letters of parked sagas are listed for the caller to look up."""
+    projections, over ``jobs`` processes, in one snapshot; the dead letters of parked sagas
+    are listed for the caller to look up."""
+    global _JUDGE  # noqa: PLW0603 - what forked slices inherit (a registry does not pickle)
     result = StoreAudit()
-    judge = _Judge(registry, now, grace)
-    with psycopg.connect(conninfo) as conn:
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        conn.read_only = True
-        with conn.transaction():
-            total = count_events(conn)
-            current: _Stream | None = None
-            for rows in scan_rows(conn):
-                finished: list[_Stream] = []
-                for row in rows:
-                    if current is None or row[1] != current.stream_id:
-                        if current is not None:
-                            finished.append(current)
-                        current = _Stream(row[1])
-                    _feed(current, row)
-                _judge(conn, finished, judge, result)
-                if progress is not None:
-                    done = result.events + _pending(current)
-                    progress(done, done, total)
-            if current is not None:
-                _judge(conn, [current], judge, result)
-            if progress is not None:
-                progress(result.events, total, total)
-            result.violations.extend(_tails_and_orphans(conn))
+    judge = _JUDGE = _Judge(registry, now, grace)
+    with store_snapshot(conninfo) as (conn, snapshot):
+        total = count_events(conn)
+        if jobs <= 1 or total < PARALLEL_FROM:
+            _scan(conn, None, judge, result, lambda done: _say(progress, done, total))
+        else:
+            for part in map_slices(conninfo, conn, snapshot, _audit_part, jobs):
+                result.merge(part)
+                _say(progress, result.events, total)
+        _say(progress, result.events, total)
+        result.violations.extend(_tails_and_orphans(conn))
     result.violations.sort(key=lambda v: (v.saga_id, v.invariant.value, v.version or 0))
     return result
+
+
+_JUDGE: _Judge | None = None
+
+
+def _say(progress: Progress | None, done: int, total: int) -> None:
+    if progress is not None:
+        progress(done, done, total)
+
+
+def _audit_part(conninfo: str, part: Slice) -> StoreAudit:
+    """One slice of the store, in a forked process of its own."""
+    assert _JUDGE is not None
+    result = StoreAudit()
+    with in_slice(conninfo, part) as conn:
+        _scan(conn, part, _JUDGE, result, lambda done: None)
+    return result
+
+
+def _scan(
+    conn: Connection,
+    part: Slice | None,
+    judge: _Judge,
+    result: StoreAudit,
+    fetched: Callable[[int], None],
+) -> None:
+    current: _Stream | None = None
+    for rows in scan_rows(conn, None, part):
+        finished: list[_Stream] = []
+        for row in rows:
+            if current is None or row[1] != current.stream_id:
+                if current is not None:
+                    finished.append(current)
+                current = _Stream(row[1])
+            _feed(current, row)
+        _judge(conn, finished, judge, result)
+        fetched(result.events + _pending(current))
+    if current is not None:
+        _judge(conn, [current], judge, result)
 
 
 def _pending(stream: _Stream | None) -> int:
