@@ -1,11 +1,12 @@
 """`sagactl audit`: the design's invariants checked from the event store alone.
 
-    sagactl audit [--grace 5m] [--public-key K] [--output table|json]
+    sagactl audit [--grace 5m] [--public-key K] [--jobs N] [--output table|json]
 
 One line per violation on stdout, naming the saga and the invariant (INVARIANTS lists them);
-progress on stderr. Exit codes are sagactl's: 0 no violation, 1 violations found (the last
-stderr line counts them and names the first), 2 bad usage or configuration, 3 PostgreSQL or
-(for parked sagas and anchors) Kafka unreachable.
+a progress bar on stderr when it is a terminal, then a summary line. Exit codes are sagactl's:
+0 no violation, 1 violations found (the last stderr line counts them and names the first),
+2 bad usage or configuration, 3 PostgreSQL or (for parked sagas and anchors) Kafka
+unreachable.
 """
 
 from __future__ import annotations

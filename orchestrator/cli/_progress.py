@@ -3,7 +3,8 @@
 On a terminal, one line redrawn in place (a bar, the share done, the rate, the time left); in
 a pipe or a log, a plain line at each tenth done, so a CI log shows the run is alive without
 carriage returns or escape codes. No dependency: a bar is twenty characters of text, and the
-estimate is the elapsed time scaled by what is left.
+estimate is the elapsed time scaled by what is left. `--jobs`, the option of the long
+whole-store scans, is here too.
 """
 
 from __future__ import annotations
