@@ -22,6 +22,7 @@ from click.testing import CliRunner, Result
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from event_store import NewEvent
 from event_store.postgres import PostgresEventStore
 from event_store.projections import rebuild
 from event_store.verify import expected_hash
@@ -334,3 +335,13 @@ def test_the_grace_is_a_duration(store: Store) -> None:
     result = store.audit("--grace", "soon")
     assert result.exit_code == 2
     assert "not a duration" in result.stderr
+
+
+def test_a_stream_the_deployed_sagas_cannot_fold(store: Store) -> None:
+    clean(store)
+    with PostgresEventStore(store.db.app) as events:
+        events.append("s-foreign", "inventory_sync", 0, [NewEvent("SagaStarted", {"x": 1})])
+    store.fold_projections()
+    result = store.audit()
+    assert findings(result) == [("s-foreign", "unreadable")]
+    assert "cannot be folded" in detail(result)
