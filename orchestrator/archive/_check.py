@@ -11,14 +11,22 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from event_store import RecordedEvent
-from orchestrator.archive._chains import ChainState, check_link, encode_value, parse
+from orchestrator.archive._chains import (
+    ChainState,
+    check_link,
+    encode_value,
+    fast_encode,
+    fast_json,
+    fast_parse,
+    parse,
+)
 from orchestrator.archive._format import (
     ExportFormatError,
     ExportHeader,
@@ -62,7 +70,7 @@ def verify_export(lines: Iterable[bytes], public_key: Ed25519PublicKey) -> Expor
     remaining = iter(lines)
     for number, raw in enumerate(remaining, start=1):
         try:
-            line = _parse_line(raw)
+            line, fast = _parse_line(raw)
         except ExportFormatError as exc:
             raise ExportError(number, str(exc)) from None
         kind = line.get("kind")
@@ -82,7 +90,7 @@ def verify_export(lines: Iterable[bytes], public_key: Ed25519PublicKey) -> Expor
             stream = streams.get(row[1])
             if stream is None:
                 stream = streams[row[1]] = ChainState()
-            _check_event(number, line, row, stream)
+            _check_event(number, line, row, stream, fast_encode if fast else encode_value)
             events += 1
         elif kind == "signature":
             # The header's promises first: a removed line is named more precisely by them than
@@ -101,20 +109,30 @@ def verify_export(lines: Iterable[bytes], public_key: Ed25519PublicKey) -> Expor
     )
 
 
-def _parse_line(raw: bytes) -> dict[str, Any]:
+def _parse_line(raw: bytes) -> tuple[dict[str, Any], bool]:
     """``parse_line`` under the canonical rules (an integral float read as an integer, NaN
-    and infinities refused): the values are then exactly what ``canonical_json`` encodes."""
+    and infinities refused), and whether orjson read it (then ``fast_encode`` gives the
+    canonical JSON of its values, else ``encode_value``)."""
     if not raw.endswith(b"\n"):
         raise ExportFormatError("the line does not end with a newline (the file was cut)")
     try:
-        value = parse(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        if fast_json(text):
+            try:
+                value = fast_parse(text)
+            except ValueError:
+                pass  # not JSON, or an integer orjson does not take: the stdlib says which
+            else:
+                if isinstance(value, dict):
+                    return value, True
+        value = parse(text)
     except UnicodeDecodeError as exc:
         raise ExportFormatError(f"not JSON ({exc})") from None
     except ValueError as exc:
         raise ExportFormatError(f"not JSON ({exc})") from None
     if not isinstance(value, dict):
         raise ExportFormatError("not a JSON object")
-    return value
+    return value, False
 
 
 _INTEGERS = ("position", "version", "schema_version")
@@ -147,11 +165,15 @@ def _event_row(number: int, line: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _check_event(
-    number: int, line: dict[str, Any], row: tuple[Any, ...], stream: ChainState
+    number: int,
+    line: dict[str, Any],
+    row: tuple[Any, ...],
+    stream: ChainState,
+    canonical: Callable[[Any], str],
 ) -> None:
     claimed_previous = line["previous_hash"]
     previous = stream.hash  # the genesis hash before the stream's first event
-    broken = check_link(stream, row, row[6], row[7], encode_value)
+    broken = check_link(stream, row, row[6], row[7], canonical)
     if broken is not None:
         raise ExportError(number, f"stream {row[1]} version {row[3]}: {broken.reason}")
     if claimed_previous != previous:

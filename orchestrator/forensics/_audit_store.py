@@ -19,7 +19,16 @@ import psycopg
 import pydantic
 
 from event_store import RecordedEvent
-from orchestrator.archive._chains import ChainState, Row, check_link, encode_value, parse
+from orchestrator.archive._chains import (
+    ChainState,
+    Row,
+    check_link,
+    encode_value,
+    fast_encode,
+    fast_json,
+    fast_parse,
+    parse,
+)
 from orchestrator.archive._scan import PARALLEL_FROM, count_events, scan_rows, truncated_tails
 from orchestrator.archive._slices import Slice, in_slice, map_slices, store_snapshot
 from orchestrator.forensics._invariants import (
@@ -162,19 +171,33 @@ def _pending(stream: _Stream | None) -> int:
 
 
 def _feed(stream: _Stream, row: Row) -> None:
-    try:
-        data, metadata = parse(row[6]), parse(row[7])
-    except ValueError:
-        # Not JSON the chain can hold: the chain check names the event, nothing is folded.
-        check_link(stream.chain, row)
-        data, metadata = {}, {}
-    else:
-        check_link(stream.chain, row, data, metadata, encode_value)
-    stream.events.append(
-        RecordedEvent(
-            row[0], row[1], row[2], row[3], row[4], row[5], data, metadata,
-            datetime.fromisoformat(row[8]), row[9],
-        )
+    data_text, metadata_text = row[6], row[7]
+    data: Any = None
+    canonical: Callable[[Any], str] = encode_value
+    if fast_json(data_text) and fast_json(metadata_text):
+        try:
+            data, metadata = fast_parse(data_text), fast_parse(metadata_text)
+            canonical = fast_encode
+        except ValueError:
+            data = None  # an integer orjson does not take: the stdlib's way
+    if data is None:
+        try:
+            data, metadata = parse(data_text), parse(metadata_text)
+            canonical = encode_value
+        except ValueError:
+            # Not JSON the chain can hold: the chain check names the event, nothing is folded.
+            check_link(stream.chain, row)
+            data, metadata, canonical = {}, {}, encode_value
+            stream.events.append(_recorded(row, data, metadata))
+            return
+    check_link(stream.chain, row, data, metadata, canonical)
+    stream.events.append(_recorded(row, data, metadata))
+
+
+def _recorded(row: Row, data: Any, metadata: Any) -> RecordedEvent:
+    return RecordedEvent(
+        row[0], row[1], row[2], row[3], row[4], row[5], data, metadata,
+        datetime.fromisoformat(row[8]), row[9],
     )  # fmt: skip
 
 

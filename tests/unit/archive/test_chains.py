@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 from event_store import GENESIS_HASH, RecordedEvent, verify_events
 from event_store._canonical import canonical_event_bytes, canonical_json, format_timestamp
 from event_store.verify import expected_hash
-from orchestrator.archive._chains import ChainState, canonical_text, check_link, event_bytes
+from orchestrator.archive._chains import (
+    ChainState,
+    canonical_text,
+    check_link,
+    event_bytes,
+    fast_json,
+)
 
 json_values = st.recursive(
     st.none()
@@ -56,6 +62,29 @@ def test_canonical_text_is_canonical_json(value: dict[str, Any]) -> None:
 def test_what_the_chain_cannot_hold_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"JSON|extra data"):
         canonical_text(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"n": 18446744073709551616}',
+        '{"n": [-9223372036854775809]}',
+        '{"n": 1e-07}',
+        '{"a": {"b": 1.5}}',
+        r'{"s": "ctl \u0001 del \u007f sep \u2028 quote \" slash \\"}',
+        '{"z": 1, "a": {"é": 2, "e": [true, false, null]}}',
+    ],
+)
+def test_both_ways_give_the_canonical_text(text: str) -> None:
+    assert canonical_text(text) == canonical_json(json.loads(text))
+
+
+def test_only_json_without_fractions_or_long_integers_goes_the_fast_way() -> None:
+    assert fast_json('{"a": "x", "b": [1, 2]}')
+    assert not fast_json('{"a": 1.5}')
+    assert not fast_json('{"a": [1e5]}')
+    assert not fast_json('{"a": 1234567890123456789}')
+    assert not fast_json("12")
 
 
 def test_an_integral_float_is_an_integer_as_in_the_chain() -> None:
