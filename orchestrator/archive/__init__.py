@@ -38,6 +38,7 @@ from orchestrator.archive._keys import (
 )
 from orchestrator.archive._periodic import PeriodicAnchor
 from orchestrator.archive._postgres import NotEmptyError
+from orchestrator.archive._scan import verify_store
 from orchestrator.archive._service import (
     AnchorCheck,
     AnchorTarget,
@@ -94,5 +95,6 @@ __all__ = [
     "read_events",
     "verify_export",
     "verify_export_file",
+    "verify_store",
     "write_anchor",
 ]

@@ -1,7 +1,9 @@
 """Offline verification of an export: format, every chain, the header's promises, the signature.
 
-Reads the file once, line by line, keeping per stream only its last event: memory grows with
-the number of streams, not events. The first problem ends the check, named with its line.
+Reads the file once, line by line, keeping per stream only its last event's facts: memory
+grows with the number of streams, not events. The first problem ends the check, named with its
+line. Each line is parsed once, under the canonical rules (``_chains.parse``), so its data and
+metadata are encoded for the chain by the C encoder alone; no ``RecordedEvent`` is built.
 """
 
 from __future__ import annotations
@@ -9,20 +11,29 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from event_store import GENESIS_HASH, RecordedEvent
-from event_store.verify import StreamChecker
+from event_store import RecordedEvent
+from orchestrator.archive._chains import (
+    ChainState,
+    check_link,
+    encode_value,
+    fast_encode,
+    fast_json,
+    fast_parse,
+    parse,
+)
 from orchestrator.archive._format import (
     ExportFormatError,
     ExportHeader,
     parse_event,
     parse_header,
     parse_line,
+    parse_timestamp,
     parse_trailer,
 )
 from orchestrator.archive._heads import StreamHead
@@ -49,26 +60,17 @@ class ExportSummary:
     signer: str  # fingerprint of the public key that verified the signature
 
 
-class _Stream:
-    __slots__ = ("checker", "count", "last")
-
-    def __init__(self) -> None:
-        self.checker = StreamChecker()
-        self.last: RecordedEvent | None = None
-        self.count = 0
-
-
 def verify_export(lines: Iterable[bytes], public_key: Ed25519PublicKey) -> ExportSummary:
     digest = hashlib.sha512()
     header: ExportHeader | None = None
-    streams: dict[str, _Stream] = {}
+    streams: dict[str, ChainState] = {}
     events = 0
     last_position = 0
     number = 0
     remaining = iter(lines)
     for number, raw in enumerate(remaining, start=1):
         try:
-            line = parse_line(raw)
+            line, fast = _parse_line(raw)
         except ExportFormatError as exc:
             raise ExportError(number, str(exc)) from None
         kind = line.get("kind")
@@ -78,15 +80,17 @@ def verify_export(lines: Iterable[bytes], public_key: Ed25519PublicKey) -> Expor
             except ExportFormatError as exc:
                 raise ExportError(number, str(exc)) from None
         elif kind == "event":
-            event = _event(number, line)
-            if event.position <= last_position:
+            row = _event_row(number, line)
+            if row[0] <= last_position:
                 raise ExportError(
                     number,
-                    f"position {event.position} follows position {last_position}: "
-                    "events are out of order",
+                    f"position {row[0]} follows position {last_position}: events are out of order",
                 )
-            last_position = event.position
-            _check_event(number, line, event, streams.setdefault(event.stream_id, _Stream()))
+            last_position = row[0]
+            stream = streams.get(row[1])
+            if stream is None:
+                stream = streams[row[1]] = ChainState()
+            _check_event(number, line, row, stream, fast_encode if fast else encode_value)
             events += 1
         elif kind == "signature":
             # The header's promises first: a removed line is named more precisely by them than
@@ -105,31 +109,79 @@ def verify_export(lines: Iterable[bytes], public_key: Ed25519PublicKey) -> Expor
     )
 
 
-def _event(number: int, line: dict[str, Any]) -> RecordedEvent:
+def _parse_line(raw: bytes) -> tuple[dict[str, Any], bool]:
+    """``parse_line`` under the canonical rules (an integral float read as an integer, NaN
+    and infinities refused), and whether orjson read it (then ``fast_encode`` gives the
+    canonical JSON of its values, else ``encode_value``)."""
+    if not raw.endswith(b"\n"):
+        raise ExportFormatError("the line does not end with a newline (the file was cut)")
     try:
-        event, _ = parse_event(line)
+        text = raw.decode("utf-8")
+        if fast_json(text):
+            try:
+                value = fast_parse(text)
+            except ValueError:
+                pass  # not JSON, or an integer orjson does not take: the stdlib says which
+            else:
+                if isinstance(value, dict):
+                    return value, True
+        value = parse(text)
+    except UnicodeDecodeError as exc:
+        raise ExportFormatError(f"not JSON ({exc})") from None
+    except ValueError as exc:
+        raise ExportFormatError(f"not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ExportFormatError("not a JSON object")
+    return value, False
+
+
+_INTEGERS = ("position", "version", "schema_version")
+_STRINGS = ("stream_id", "stream_type", "event_type", "hash", "previous_hash")
+
+
+def _event_row(number: int, line: dict[str, Any]) -> tuple[Any, ...]:
+    """The chain check's row of an event line (``parse_event``'s checks, without building a
+    ``RecordedEvent``): recorded_at stays the text the chain hashes, once it is valid."""
+    for name in _INTEGERS:
+        value = line.get(name)
+        if type(value) is not int:
+            raise ExportError(number, f"field {name!r} is missing or not a int")
+    for name in _STRINGS:
+        if type(line.get(name)) is not str:
+            raise ExportError(number, f"field {name!r} is missing or not a str")
+    for name in ("data", "metadata"):
+        if type(line.get(name)) is not dict:
+            raise ExportError(number, f"field {name!r} is missing or not a dict")
+    at = line.get("recorded_at")
+    try:
+        parse_timestamp(at)
     except ExportFormatError as exc:
         raise ExportError(number, str(exc)) from None
-    return event
+    return (
+        line["position"], line["stream_id"], line["stream_type"], line["version"],
+        line["event_type"], line["schema_version"], line["data"], line["metadata"], at,
+        line["hash"],
+    )  # fmt: skip
 
 
-def _check_event(number: int, line: dict[str, Any], event: RecordedEvent, stream: _Stream) -> None:
+def _check_event(
+    number: int,
+    line: dict[str, Any],
+    row: tuple[Any, ...],
+    stream: ChainState,
+    canonical: Callable[[Any], str],
+) -> None:
     claimed_previous = line["previous_hash"]
-    previous = GENESIS_HASH if stream.last is None else stream.last.hash
-    stream.checker.feed(event)
-    broken = stream.checker.first_break
+    previous = stream.hash  # the genesis hash before the stream's first event
+    broken = check_link(stream, row, row[6], row[7], canonical)
     if broken is not None:
-        raise ExportError(
-            number, f"stream {event.stream_id} version {event.version}: {broken.reason}"
-        )
+        raise ExportError(number, f"stream {row[1]} version {row[3]}: {broken.reason}")
     if claimed_previous != previous:
         raise ExportError(
             number,
-            f"stream {event.stream_id} version {event.version}: previous_hash is not the hash "
+            f"stream {row[1]} version {row[3]}: previous_hash is not the hash "
             "of the stream's previous event",
         )
-    stream.last = event
-    stream.count += 1
 
 
 def _check_signature(
@@ -164,7 +216,7 @@ def _check_signature(
 
 
 def _check_promises(
-    number: int, header: ExportHeader, streams: dict[str, _Stream], events: int
+    number: int, header: ExportHeader, streams: dict[str, ChainState], events: int
 ) -> None:
     if (header.streams, header.events) != (len(streams), events):
         raise ExportError(
@@ -175,7 +227,7 @@ def _check_promises(
     promised = {head.stream_id: head for head in header.heads}
     for stream_id in sorted(promised.keys() | streams.keys()):
         head = promised.get(stream_id)
-        last = streams[stream_id].last if stream_id in streams else None
+        last = streams.get(stream_id)
         found = None if last is None else StreamHead(stream_id, last.version, last.hash)
         if head != found:
             raise ExportError(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from event_store.postgres import PostgresEventStore
 from event_store.verify import VerifyReport
 from orchestrator.archive import _kafka, _postgres
 from orchestrator.archive._anchor import (
@@ -23,6 +22,7 @@ from orchestrator.archive._anchor import (
 )
 from orchestrator.archive._check import ExportSummary, read_events, verify_export
 from orchestrator.archive._format import ExportHeader, timestamp
+from orchestrator.archive._scan import verify_store
 from orchestrator.archive._writer import ExportWriter
 
 __all__ = [
@@ -102,14 +102,31 @@ def export_store(
     return header
 
 
-def _lines(path: Path) -> Iterator[bytes]:
+Progress = Callable[[int, int, int], None]
+# Lines between two progress reports: a report costs a clock read and maybe a redraw.
+_PROGRESS_EVERY: Final = 10_000
+
+
+def _lines(path: Path, progress: Progress | None = None) -> Iterator[bytes]:
+    """The file's lines; ``progress(lines, bytes read, file size)`` now and then."""
+    size = path.stat().st_size if progress is not None else 0
+    read = count = 0
     with path.open("rb") as file:
-        yield from file
+        for line in file:
+            read += len(line)
+            count += 1
+            if progress is not None and count % _PROGRESS_EVERY == 0:
+                progress(count, read, size)
+            yield line
+    if progress is not None:
+        progress(count, read, size)
 
 
-def verify_export_file(path: Path, public_key: Ed25519PublicKey) -> ExportSummary:
+def verify_export_file(
+    path: Path, public_key: Ed25519PublicKey, progress: Progress | None = None
+) -> ExportSummary:
     """Raises ExportError (or OSError) naming the first problem."""
-    return verify_export(_lines(path), public_key)
+    return verify_export(_lines(path, progress), public_key)
 
 
 class ImportCheckError(Exception):
@@ -133,8 +150,7 @@ def import_export(conninfo: str, path: Path, public_key: Ed25519PublicKey) -> Im
             )
     summary = verify_export_file(path, public_key)
     imported = _postgres.import_events(conninfo, read_events(_lines(path)))
-    with PostgresEventStore(conninfo, pool_max_size=1) as store:
-        report = store.verify()
+    report = verify_store(conninfo)
     with psycopg.connect(conninfo) as conn:
         landed = [row.head for row in _postgres.read_snapshot(conn).heads]
     if sorted(landed) != sorted(summary.header.heads):

@@ -21,6 +21,7 @@ from confluent_kafka import KafkaException
 
 from orchestrator.cli._acls import acls
 from orchestrator.cli._archive import anchor_command, export_command, import_command, verify
+from orchestrator.cli._audit import audit
 from orchestrator.cli._db import db
 from orchestrator.cli._demo import demo
 from orchestrator.cli._dlq import dlq
@@ -59,6 +60,7 @@ def sagactl() -> None:
 
 for command in (
     acls,
+    audit,
     db,
     demo,
     dlq,

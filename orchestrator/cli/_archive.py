@@ -54,6 +54,7 @@ from orchestrator.cli._output import (
     fail,
     output_option,
 )
+from orchestrator.cli._progress import Progress, jobs_option
 from orchestrator.cli._reach import require_kafka, require_postgres
 from orchestrator.cli._types import StreamId
 from orchestrator.config import ConfigError, Settings
@@ -223,26 +224,34 @@ def import_command(file: Path | None, public_key: Path | None, output: str) -> N
     type=_EXISTING_FILE,
     help="With --file: the exporter's public key. Without: the anchors' public key.",
 )
+@jobs_option
 @output_option
 @click.pass_context
-def verify(ctx: click.Context, file: Path | None, public_key: Path | None, output: str) -> None:
+def verify(
+    ctx: click.Context, file: Path | None, public_key: Path | None, jobs: int, output: str
+) -> None:
     """Check an export offline (signature, every chain, the header's counts and heads), or
     without --file the store itself, as `sagactl db verify`."""
     _settings()
     if file is None:
         from orchestrator.cli._db import verify_command  # noqa: PLC0415 - db imports this module
 
-        ctx.invoke(verify_command, stream_id=None, output=output, public_key=public_key)
+        ctx.invoke(verify_command, stream_id=None, output=output, public_key=public_key, jobs=jobs)
         return
     if public_key is None:
         _fail("verify: --file needs --public-key", EXIT_USAGE)
     key = _public_key(public_key)
+    # A bar on a terminal only (by bytes read): in a pipe stderr stays the one-line verdict.
+    progress = Progress(sys.stderr, what="verify", unit="lines", tty=True)
     try:
-        summary = verify_export_file(file, key)
+        summary = verify_export_file(file, key, progress if sys.stderr.isatty() else None)
     except ExportError as exc:
+        progress.close()
         _fail(f"verify: {file}: {exc}", EXIT_PROBLEM)
     except OSError as exc:
+        progress.close()
         _fail(f"verify: {file}: {exc.strerror or exc}", EXIT_PROBLEM)
+    progress.close()
     row = {
         "file": str(file),
         "ok": True,

@@ -21,11 +21,11 @@ import click
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from event_store.postgres import PostgresEventStore
 from event_store.verify import VerifyReport
+from orchestrator.archive import verify_store
 from orchestrator.cli._archive import FINDING_COLUMNS, anchor_findings
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail, first_line, output_option
-from orchestrator.cli._progress import Progress
+from orchestrator.cli._progress import Progress, jobs_option
 from orchestrator.cli._reach import Needs, requires
 from orchestrator.cli._types import RoleName, StreamId
 from orchestrator.config import Settings
@@ -149,18 +149,31 @@ def _verify_data(report: VerifyReport, stream_id: str | None) -> dict[str, objec
     help="Public key of the anchors: compare the store with the newest one "
     "[default: derived from $SAGA_ANCHOR_SIGNING_KEY_FILE, else anchors are not checked].",
 )
+@jobs_option
 @output_option
 @requires(Needs.DATABASE)
-def verify_command(stream_id: str | None, output: str, public_key: Path | None = None) -> None:
+def verify_command(
+    stream_id: str | None, output: str, public_key: Path | None = None, jobs: int = 1
+) -> None:
     """Recompute the hash chains and name the first broken event of each stream; then compare
-    every stream's head with the newest anchor (a rewritten tail, a removed stream or event)."""
+    every stream's head with the newest anchor (a rewritten tail, a removed stream or event).
+
+    On a terminal, stderr shows a bar with the share done and an estimate."""
     settings = Settings.from_env()
-
-    def work() -> VerifyReport:
-        with PostgresEventStore(settings.database_url, pool_max_size=1, pool_timeout=5) as store:
-            return store.verify(stream_id)
-
-    report: VerifyReport = _run(work)
+    # A bar on a terminal only: in a pipe, stderr stays the one line of a failure (a rebuild's
+    # tenths are worth a log line; a check that fails must read as one).
+    progress = Progress(sys.stderr, what="verify", unit="events", tty=True)
+    try:
+        report: VerifyReport = _run(
+            lambda: verify_store(
+                settings.database_url,
+                stream_id,
+                progress if sys.stderr.isatty() else None,
+                jobs=jobs,
+            )
+        )
+    finally:
+        progress.close()  # end the bar's line before any other output
     # Anchors pin every stream; a check of one stream leaves them to the check of all.
     findings = anchor_findings(settings, public_key) if stream_id is None else None
     data = _verify_data(report, stream_id)

@@ -30,9 +30,14 @@ def emit(rows: Sequence[Mapping[str, Any]], output: str, columns: Sequence[str])
     table = [list(columns)] + [
         ["-" if row.get(c) is None else str(row[c]) for c in columns] for row in rows
     ]
-    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    for line in table:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    widths = [max(map(len, cells)) for cells in zip(*table, strict=True)]
+    # One write for the whole table: an echo per line was a third of `saga show`'s cost.
+    click.echo(
+        "\n".join(
+            "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+            for line in table
+        )
+    )
 
 
 def fail(message: str, code: int) -> click.exceptions.Exit:

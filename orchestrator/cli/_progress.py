@@ -3,14 +3,18 @@
 On a terminal, one line redrawn in place (a bar, the share done, the rate, the time left); in
 a pipe or a log, a plain line at each tenth done, so a CI log shows the run is alive without
 carriage returns or escape codes. No dependency: a bar is twenty characters of text, and the
-estimate is the elapsed time scaled by what is left.
+estimate is the elapsed time scaled by what is left. `--jobs`, the option of the long
+whole-store scans, is here too.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Final, TextIO
+
+import click
 
 _BAR_WIDTH: Final = 20
 # A terminal redraw at most this often: drawing costs more than a page of events.
@@ -89,3 +93,14 @@ class Progress:
             self._stream.write("\n")
             self._stream.flush()
             self._drawn = False
+
+
+# Whole-store scans (`verify`, `db verify`, `audit`) split over processes, one core each.
+jobs_option = click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=os.cpu_count() or 1,
+    show_default="the number of cores",
+    help="Processes that scan the store, each a slice of the sagas, in one snapshot "
+    "(stores under 50,000 events are scanned by one).",
+)

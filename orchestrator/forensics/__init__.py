@@ -3,11 +3,22 @@ typed state at any version or instant, and what changed between two points.
 
 Pure code: it takes a stream's recorded events (from any event store) as a ``History``, decoded
 once, and a ``SagaRegistry``, and folds them with the same ``evolve`` as the live worker.
-``sagactl saga show|state|diff`` is its CLI.
+``sagactl saga show|state|diff`` is its CLI; ``sagactl audit`` checks the design's invariants
+over the whole store (``_invariants`` per saga, pure; its adapters ``audit_store``, the
+PostgreSQL pass, and ``dead_letters``, the Kafka look-up, are imported by the CLI alone so
+that this package loads no driver).
 """
 
 from orchestrator.forensics._history import History, PointError
 from orchestrator.forensics._html import render_html, render_svg
+from orchestrator.forensics._invariants import (
+    INVARIANTS,
+    DeadLetterToFind,
+    Invariant,
+    SagaAudit,
+    Violation,
+    audit_saga,
+)
 from orchestrator.forensics._mermaid import render_mermaid
 from orchestrator.forensics._state import (
     Cause,
@@ -27,15 +38,21 @@ from orchestrator.forensics._timeline import (
 )
 
 __all__ = [
+    "INVARIANTS",
     "TIMELINE_COLUMNS",
     "Cause",
+    "DeadLetterToFind",
     "FieldChange",
     "History",
+    "Invariant",
     "Kind",
     "PointError",
+    "SagaAudit",
     "StateDiff",
     "Timeline",
     "TimelineEntry",
+    "Violation",
+    "audit_saga",
     "build_timeline",
     "describe",
     "diff",

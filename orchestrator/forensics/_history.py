@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from event_store import RecordedEvent
@@ -14,17 +13,28 @@ class PointError(ValueError):
     """The point asked for is not in the stream (beyond its end, before its start)."""
 
 
-@dataclass(frozen=True, slots=True)
 class History:
-    """A saga's recorded events with their typed form, decoded once for every command."""
+    """A saga's recorded events with their typed form, decoded once for every command, and
+    only as far as it is asked: the state at version 500 of a long stream decodes 500."""
 
-    recorded: tuple[RecordedEvent, ...]
-    events: tuple[ev.SagaEvent, ...]
+    __slots__ = ("_events", "recorded")
+
+    def __init__(
+        self, recorded: tuple[RecordedEvent, ...], events: tuple[ev.SagaEvent, ...] | None = None
+    ) -> None:
+        self.recorded = recorded
+        self._events = events
 
     @classmethod
     def of(cls, recorded: Sequence[RecordedEvent]) -> History:
         """``recorded`` in version order, as ``read_stream`` returns a stream."""
-        return cls(tuple(recorded), tuple(ev.event_from_recorded(r) for r in recorded))
+        return cls(tuple(recorded))
+
+    @property
+    def events(self) -> tuple[ev.SagaEvent, ...]:
+        if self._events is None:
+            self._events = tuple(ev.event_from_recorded(r) for r in self.recorded)
+        return self._events
 
     @property
     def last_version(self) -> int:
@@ -49,4 +59,5 @@ class History:
         return self._first(count)
 
     def _first(self, count: int) -> History:
-        return History(self.recorded[:count], self.events[:count])
+        events = None if self._events is None else self._events[:count]
+        return History(self.recorded[:count], events)

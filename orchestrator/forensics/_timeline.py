@@ -7,6 +7,7 @@ position, recording time, the trace context in the metadata).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -286,9 +287,13 @@ def _causation(raw: RecordedEvent) -> str | None:
 
 
 def _trace_id(raw: RecordedEvent) -> str | None:
-    """The trace id field of a W3C traceparent (``00-<trace id>-<span id>-<flags>``)."""
     traceparent = raw.metadata.get("traceparent")
-    if not isinstance(traceparent, str):
-        return None
+    return _trace_of(traceparent) if isinstance(traceparent, str) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _trace_of(traceparent: str) -> str | None:
+    """The trace id field of a W3C traceparent (``00-<trace id>-<span id>-<flags>``); a
+    saga's events share a handful of them, so each is split once."""
     parts = traceparent.split("-")
     return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
