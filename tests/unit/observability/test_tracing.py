@@ -11,6 +11,7 @@ from opentelemetry.trace import SpanKind, StatusCode, Tracer, get_current_span
 
 from orchestrator.observability import (
     _tracing,
+    _tracing_config,
     configure_tracing,
     context_from_carrier,
     extract_trace_context,
@@ -210,9 +211,12 @@ def test_attribute_names_match_the_semantic_conventions_package() -> None:
 
 
 def test_configure_tracing_exports_through_the_given_exporter(
-    exporter: InMemorySpanExporter,
+    exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     provider = configure_tracing("saga-worker", exporter)
+    assert provider is not None
     with send_span(topic="t", tracer=provider.get_tracer("test")):
         pass
     assert exporter.get_finished_spans() == ()  # batched: nothing on the hot path
@@ -225,7 +229,7 @@ def test_configure_tracing_exports_through_the_given_exporter(
 def test_otlp_is_off_without_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
-    assert _tracing._otlp_exporter_from_env() is None
+    assert _tracing_config._otlp_exporter_from_env() is None
 
 
 def test_otlp_endpoint_without_the_exporter_package_degrades_to_no_export(
@@ -234,4 +238,4 @@ def test_otlp_endpoint_without_the_exporter_package_degrades_to_no_export(
     # None in sys.modules makes the import raise ImportError, as if the package were absent.
     monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.trace_exporter", None)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
-    assert _tracing._otlp_exporter_from_env() is None
+    assert _tracing_config._otlp_exporter_from_env() is None
