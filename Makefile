@@ -22,7 +22,7 @@ help:
 	@echo "make test   run every test (unit + integration against real Kafka and PostgreSQL)"
 	@echo "make up     start local PostgreSQL, Kafka, the schema registry, Jaeger (idempotent);  make down  stop them"
 	@echo "make status which of them answer (Jaeger's UI: http://127.0.0.1:16686)"
-	@echo "make lint   ruff + mypy --strict;  make bench  run the benchmarks in load_tests/"
+	@echo "make lint   ruff + mypy --strict + lint-imports;  make bench  run the benchmarks in load_tests/"
 
 venv: $(STAMP)
 
@@ -75,6 +75,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict .devstack/stack.py
+	$(VENV)/bin/lint-imports
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format .

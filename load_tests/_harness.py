@@ -26,9 +26,8 @@ from psycopg import sql
 
 from event_store.migrations import migrate
 from orchestrator.config import Settings
+from orchestrator.kafka import admin_config, dead_letter_topic
 from orchestrator.runtime import Routes, Worker
-from orchestrator.runtime._kafka_config import admin_config
-from orchestrator.runtime._topics import dead_letter_topic
 from orchestrator.saga import Saga, SagaRegistry
 from sagas.order_fulfilment import OrderFulfilment
 

@@ -39,8 +39,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from orchestrator import participant
 from orchestrator.codec import Codec
 from orchestrator.config import Settings
+from orchestrator.kafka import ConsumedRecord
 from orchestrator.participant import CommandContext, Participant, PostgresInbox
-from orchestrator.runtime._record import ConsumedRecord
 from sagas.order_messages import InventoryReserved, ReserveInventory
 
 COMMANDS = "bench.inventory.commands"
@@ -106,7 +106,7 @@ def _waldump() -> str:
 def _step_key(saga_id: str) -> str | None:
     """The relay's step key for an epoch-1 execute (None on a release without step keys)."""
     try:
-        from orchestrator.saga._ids import step_key_for
+        from orchestrator.saga import step_key_for
     except ImportError:
         return None
     return step_key_for(saga_id, STEP, compensation=False)

@@ -40,9 +40,9 @@ from load_tests._harness import (
     scratch_topics,
 )
 from orchestrator.config import Settings
+from orchestrator.kafka import producer_config
 from orchestrator.participant import SagaStarter
 from orchestrator.runtime import build_codec
-from orchestrator.runtime._kafka_config import producer_config
 from orchestrator.saga import Saga
 from sagas.order_messages import PlaceOrder
 

@@ -40,9 +40,9 @@ from load_tests._harness import (
 )
 from load_tests.bench_sagas import order
 from orchestrator.config import Settings
+from orchestrator.kafka import producer_config
 from orchestrator.participant import SagaStarter
 from orchestrator.runtime import Routes, build_codec, read_dead_letters
-from orchestrator.runtime._kafka_config import producer_config
 from orchestrator.saga import Saga, SagaRegistry
 
 STACK = Path(__file__).resolve().parents[1] / ".devstack" / "stack.py"

@@ -36,9 +36,10 @@ from event_store.migrations import migrate
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail
 from orchestrator.cli._reach import Needs, requires
 from orchestrator.cli._types import FiniteFloatRange
-from orchestrator.cli._waits import TRANSIENT_KAFKA_NAMES, NotReadyError, describe, wait_until
+from orchestrator.cli._waits import NotReadyError, wait_until
 from orchestrator.codec import RegistryUnavailableError
 from orchestrator.config import Settings
+from orchestrator.kafka import TopicSetupError, admin_config, producer_config
 from orchestrator.observability import (
     JaegerQuery,
     JaegerTrace,
@@ -46,11 +47,9 @@ from orchestrator.observability import (
     flush_tracing,
     tracing_requested,
 )
-from orchestrator.participant import SagaStarter
-from orchestrator.participant._starter import StartNotAcknowledgedError
+from orchestrator.outage import TRANSIENT_KAFKA_NAMES, describe
+from orchestrator.participant import SagaStarter, StartNotAcknowledgedError
 from orchestrator.runtime import App
-from orchestrator.runtime._kafka_config import admin_config, producer_config
-from orchestrator.runtime._topics import TopicSetupError
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_messages import PlaceOrder
 

@@ -11,6 +11,7 @@ from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, emit, fail,
 from orchestrator.cli._reach import Needs, kafka_reason, requires
 from orchestrator.cli._types import Text, TopicName
 from orchestrator.config import Settings
+from orchestrator.kafka import PublishError
 from orchestrator.runtime import (
     App,
     DeadLetterNotFoundError,
@@ -19,7 +20,6 @@ from orchestrator.runtime import (
     read_one,
     redrive,
 )
-from orchestrator.runtime._relay import PublishError
 
 COLUMNS = (
     "partition",

@@ -21,7 +21,7 @@ from orchestrator.cli._output import EXIT_PROBLEM, EXIT_USAGE, emit, fail, outpu
 from orchestrator.cli._reach import require_postgres, requires
 from orchestrator.cli._types import Instant, Text
 from orchestrator.config import Settings
-from orchestrator.runtime._app import load_sagas
+from orchestrator.runtime import load_sagas
 from orchestrator.saga import RegistryError, ReplayReport, SagaRegistry, check_history, load_history
 from orchestrator.saga import events as ev
 

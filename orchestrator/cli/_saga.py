@@ -38,10 +38,9 @@ from orchestrator.cli._types import (
     Text,
 )
 from orchestrator.config import Settings
+from orchestrator.kafka import DeliveryTracker, PublishError, producer_config
 from orchestrator.messages import Message
 from orchestrator.runtime import App
-from orchestrator.runtime._kafka_config import producer_config
-from orchestrator.runtime._relay import DeliveryTracker, PublishError
 from orchestrator.saga import CancelSaga, ResolveSaga, RetryStep
 from orchestrator.saga.events import event_from_recorded
 

@@ -11,10 +11,9 @@ COORDINATOR_LOAD_IN_PROGRESS or NOT_COORDINATOR; a second later they succeed. An
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final, TypeVar
+from typing import TypeVar
 
-import psycopg
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaException
 from tenacity import (
     RetryCallState,
     RetryError,
@@ -25,64 +24,14 @@ from tenacity import (
 )
 
 from orchestrator.cli._output import EXIT_PROBLEM, EXIT_UNREACHABLE, fail
-from orchestrator.codec import RegistryUnavailableError
+from orchestrator.outage import describe, is_transient
 
 T = TypeVar("T")
-
-# Kafka errors that a broker which is starting, electing or loading returns for a while, and
-# the client-side ones for "no answer yet". Named after confluent_kafka.KafkaError.
-TRANSIENT_KAFKA_CODES: Final = frozenset(
-    {
-        KafkaError._TIMED_OUT,
-        KafkaError._TRANSPORT,
-        KafkaError._ALL_BROKERS_DOWN,
-        KafkaError._WAIT_COORD,
-        KafkaError.REQUEST_TIMED_OUT,
-        KafkaError.NETWORK_EXCEPTION,
-        KafkaError.BROKER_NOT_AVAILABLE,
-        KafkaError.LEADER_NOT_AVAILABLE,
-        KafkaError.NOT_CONTROLLER,
-        KafkaError.COORDINATOR_NOT_AVAILABLE,
-        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-        KafkaError.NOT_COORDINATOR,
-    }
-)
-TRANSIENT_KAFKA_NAMES: Final = frozenset(KafkaError(code).name() for code in TRANSIENT_KAFKA_CODES)
 
 
 class NotReadyError(Exception):
     """What a probe raises while the thing waited for is not ready; the message says what it
     saw, and becomes the reason given if the wait runs out."""
-
-
-def kafka_error(error: BaseException) -> KafkaError | None:
-    if isinstance(error, KafkaException) and error.args and isinstance(error.args[0], KafkaError):
-        return error.args[0]
-    return None
-
-
-def is_transient(error: BaseException) -> bool:
-    """Worth asking again: no answer yet (a timeout, a refused or lost connection, the schema
-    registry out of reach), or a Kafka error a broker returns only while it starts or moves a
-    leader or coordinator."""
-    kafka = kafka_error(error)
-    if kafka is not None:
-        return kafka.code() in TRANSIENT_KAFKA_CODES or bool(kafka.retriable())
-    # concurrent.futures.TimeoutError is TimeoutError since Python 3.11.
-    return isinstance(
-        error,
-        TimeoutError | ConnectionError | psycopg.OperationalError | RegistryUnavailableError,
-    )
-
-
-def describe(error: BaseException) -> str:
-    kafka = kafka_error(error)
-    if kafka is not None:
-        return f"{kafka.name()}: {kafka.str()}"
-    if isinstance(error, TimeoutError):
-        return "no answer (timed out)"
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def wait_until(

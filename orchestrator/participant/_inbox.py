@@ -37,7 +37,7 @@ from typing import Any, Final, Protocol
 import psycopg
 from psycopg import sql
 
-from orchestrator.runtime._record import Headers
+from orchestrator.kafka import Headers
 from orchestrator.saga import step_key_for
 
 Connection = psycopg.Connection[tuple[Any, ...]]

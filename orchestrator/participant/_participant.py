@@ -33,16 +33,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Final, TypeVar
 
-import psycopg
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from opentelemetry.trace import Tracer
 
 from orchestrator import headers as h
-from orchestrator.codec import Codec, DecodeError, RegistryUnavailableError
+from orchestrator.codec import Codec, DecodeError
 from orchestrator.config import Settings
+from orchestrator.kafka import (
+    ConsumedRecord,
+    DeadLetterPublisher,
+    DeliveryTracker,
+    Headers,
+    consume_batch,
+    consumer_config,
+    producer_config,
+    store_offsets,
+)
 from orchestrator.messages import Message
 from orchestrator.observability import MessageSpans
+from orchestrator.outage import is_outage as _is_outage
+from orchestrator.outage import is_transient
 from orchestrator.participant._inbox import (
     Connection,
     Guard,
@@ -51,11 +62,6 @@ from orchestrator.participant._inbox import (
     StoredReply,
     guard_key_for,
 )
-from orchestrator.runtime._dead_letters import DeadLetterError, DeadLetterPublisher
-from orchestrator.runtime._kafka_config import consumer_config, producer_config
-from orchestrator.runtime._record import ConsumedRecord, Headers, consume_batch, store_offsets
-from orchestrator.runtime._relay import DeliveryTracker, PublishError
-from orchestrator.runtime._retry import is_transient
 from orchestrator.saga import CommandRefused
 
 log = structlog.get_logger(__name__)
@@ -509,15 +515,6 @@ class Participant:
         # Raises PublishError unless every reply was acknowledged: the offsets stay unstored
         # and the batch is retried (the inbox answers with the stored replies).
         self._delivery.raise_if_failed(producer, 30.0)
-
-
-def _is_outage(error: BaseException) -> bool:
-    """A dependency is unwell (keep the batch, retry) rather than the command being bad."""
-    if isinstance(error, RegistryUnavailableError | PublishError | DeadLetterError):
-        return True
-    if isinstance(error, psycopg.Error):
-        return not isinstance(error, psycopg.DataError | psycopg.IntegrityError)
-    return is_transient(error)
 
 
 def _reply_headers(record: ConsumedRecord, context: CommandContext) -> Headers:

@@ -15,16 +15,20 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from orchestrator import headers as h
 from orchestrator.codec import Codec
 from orchestrator.config import Settings
+from orchestrator.kafka import (
+    DEAD_LETTER_SUFFIX,
+    ConsumedRecord,
+    Headers,
+    PublishError,
+    producer_config,
+    reader_config,
+)
 from orchestrator.observability import (
     extract_trace_context,
     inject_trace_context,
     record_redrive,
     send_span,
 )
-from orchestrator.runtime._kafka_config import producer_config
-from orchestrator.runtime._record import ConsumedRecord, Headers
-from orchestrator.runtime._relay import PublishError
-from orchestrator.runtime._topics import DEAD_LETTER_SUFFIX
 from orchestrator.saga import MessageRedriven, SagaRegistry
 
 
@@ -75,14 +79,7 @@ class DeadLetterView:
 
 
 def _reader(settings: Settings) -> Consumer:
-    return Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": "sagactl-dlq-reader",  # never subscribed, never committed: assign only
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
+    return Consumer(reader_config(settings, group_id="sagactl-dlq-reader"))
 
 
 def read_dead_letters(

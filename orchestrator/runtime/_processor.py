@@ -30,18 +30,18 @@ from datetime import datetime
 
 import structlog
 
-from event_store._model import EventStore, NewEvent, StreamAppend
+from event_store import EventStore, NewEvent, StreamAppend
+from orchestrator.kafka import ConsumedRecord
 from orchestrator.observability import ConsumeOutcome
 from orchestrator.runtime._cache import StateCache
-from orchestrator.runtime._record import ConsumedRecord
 from orchestrator.saga import (
     DecisionContext,
     Envelope,
+    MissingVersionError,
     SagaInstance,
     SagaRegistry,
     decide,
 )
-from orchestrator.saga._registry import MissingVersionError
 from orchestrator.saga.events import CURRENT_EVENT_FORMAT, ReplyIgnored
 
 log = structlog.get_logger(__name__)

@@ -6,6 +6,7 @@ Authors use ``Saga``, ``step``, ``parallel`` and ``RetryPolicy``; the worker use
 
 from orchestrator.saga import events
 from orchestrator.saga._control import (
+    CONTROL_MESSAGES,
     CancelSaga,
     CommandRefused,
     MessageDeadLettered,
@@ -26,7 +27,7 @@ from orchestrator.saga._ids import (
     timer_message_id,
 )
 from orchestrator.saga._policy import NO_RETRY, RetryPolicy
-from orchestrator.saga._registry import RegistryError, SagaRegistry
+from orchestrator.saga._registry import MissingVersionError, RegistryError, SagaRegistry
 from orchestrator.saga._replay_check import (
     Divergence,
     ReplayReport,
@@ -40,6 +41,7 @@ from orchestrator.saga._steps import Parallel, Step, parallel, step
 from orchestrator.saga._time import iso_instant
 
 __all__ = [
+    "CONTROL_MESSAGES",
     "NO_RETRY",
     "TERMINAL",
     "CancelSaga",
@@ -50,6 +52,7 @@ __all__ = [
     "Envelope",
     "MessageDeadLettered",
     "MessageRedriven",
+    "MissingVersionError",
     "Parallel",
     "RegistryError",
     "ReplayError",

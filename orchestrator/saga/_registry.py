@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from event_store._model import RecordedEvent
+from event_store import RecordedEvent
 from orchestrator.messages import Message
 from orchestrator.saga import events as ev
 from orchestrator.saga._definition import Saga, SagaDefinition

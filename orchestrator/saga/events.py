@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from event_store._model import NewEvent, RecordedEvent
+from event_store import NewEvent, RecordedEvent
 
 _BY_TYPE: dict[str, type[SagaEvent]] = {}
 

@@ -10,7 +10,7 @@ import psycopg
 
 from event_store import advisory_locks
 from event_store.migrations import migrate
-from orchestrator.runtime import LeaderLease
+from orchestrator.runtime import PostgresLeaderLease as LeaderLease
 from tests.conftest import PgUrls
 
 

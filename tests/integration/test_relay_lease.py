@@ -9,7 +9,7 @@ import uuid
 import psycopg
 
 from event_store import advisory_locks
-from orchestrator.runtime import LeaderLease
+from orchestrator.runtime import PostgresLeaderLease as LeaderLease
 from tests.conftest import PgUrls
 
 HOLDER_SQL = """

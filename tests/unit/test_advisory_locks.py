@@ -6,7 +6,7 @@ from __future__ import annotations
 from event_store import advisory_locks
 from event_store.migrations import _runner
 from orchestrator.codec import _pg_registry
-from orchestrator.runtime import _relay
+from orchestrator.runtime import _postgres as _relay
 
 
 def test_two_key_lock_classes_are_distinct() -> None:

@@ -12,6 +12,7 @@ import pytest
 from event_store import NewEvent, RecordedEvent
 from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
 from event_store.projections import (
+    PROJECTOR_NAME,
     PostgresProjections,
     PostgresProjector,
     ProjectionState,
@@ -19,7 +20,6 @@ from event_store.projections import (
     Timer,
     rebuild,
 )
-from event_store.projections._postgres import PROJECTOR_NAME
 from tests.integration.event_store.conftest import ScratchDb
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)

@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 
 from orchestrator import headers as h
 from orchestrator.cli import sagactl
-from orchestrator.participant._starter import start_message_id
+from orchestrator.participant import start_message_id
 from orchestrator.saga import saga_id_for
 from sagas.order_services import Behaviour
 from tests.integration.worker import isolated

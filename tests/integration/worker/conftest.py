@@ -36,10 +36,10 @@ from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
 from event_store.projections import PostgresProjector
 from orchestrator.codec import Codec
 from orchestrator.config import Settings
+from orchestrator.kafka import producer_config
 from orchestrator.observability import HealthState, Metrics
 from orchestrator.participant import PostgresInbox, SagaStarter
 from orchestrator.runtime import ConsumedRecord, Worker, build_codec
-from orchestrator.runtime._kafka_config import producer_config
 from orchestrator.saga import SagaRegistry
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_messages import PlaceOrder

@@ -12,7 +12,8 @@ import pytest
 
 from orchestrator import headers as h
 from orchestrator.participant import reply_message_id
-from orchestrator.runtime import ConsumedRecord, LeaderLease
+from orchestrator.runtime import ConsumedRecord
+from orchestrator.runtime import PostgresLeaderLease as LeaderLease
 from sagas.order_messages import CreditReserved
 from tests.integration.worker.conftest import World, assert_single_decisions, commands
 

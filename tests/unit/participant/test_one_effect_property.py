@@ -28,14 +28,13 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from event_store._model import RecordedEvent
+from event_store import RecordedEvent
 from orchestrator import headers as h
 from orchestrator.codec import Codec
 from orchestrator.config import Settings
 from orchestrator.messages import Message, register_schema_dir
 from orchestrator.participant import CommandContext, MemoryInbox, Participant
-from orchestrator.runtime import ConsumedRecord
-from orchestrator.runtime._relay import command_headers
+from orchestrator.runtime import ConsumedRecord, command_headers
 from orchestrator.saga import SagaStatus, events
 from orchestrator.testing import IssuedCommand, SagaRun, SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment

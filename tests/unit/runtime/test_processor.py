@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from event_store.memory import InMemoryEventStore
+from orchestrator.kafka import ConsumedRecord
 from orchestrator.messages import Message
 from orchestrator.runtime._cache import StateCache
 from orchestrator.runtime._processor import Held, Inbound, SagaProcessor
-from orchestrator.runtime._record import ConsumedRecord
 from orchestrator.saga import (
     Envelope,
     MessageDeadLettered,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from event_store._model import RecordedEvent
+from event_store import RecordedEvent
 from orchestrator.saga import (
     DecisionContext,
     Envelope,

@@ -14,9 +14,17 @@ from pathlib import Path
 import pytest
 
 from orchestrator.messages import Message
-from orchestrator.saga import DecisionContext, Envelope, decide, events, saga_id_for
-from orchestrator.saga._evolve import ReplayError, evolve, replay
-from orchestrator.saga._state import SagaInstance
+from orchestrator.saga import (
+    DecisionContext,
+    Envelope,
+    ReplayError,
+    SagaInstance,
+    decide,
+    events,
+    evolve,
+    replay,
+    saga_id_for,
+)
 from orchestrator.testing import SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_messages import (

@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from event_store._model import RecordedEvent
+from event_store import RecordedEvent
 from orchestrator import headers as h
-from orchestrator.runtime._relay import command_headers
-from orchestrator.saga import RetryPolicy, SagaStatus, events, step, step_key_for
-from orchestrator.saga._control import CommandRefused
+from orchestrator.runtime import command_headers
+from orchestrator.saga import CommandRefused, RetryPolicy, SagaStatus, events, step, step_key_for
 from orchestrator.saga._ids import NAMESPACE
 from orchestrator.testing import SagaRun, SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.saga import RegistryError, SagaRegistry, SagaStatus, check_history, load_history
-from orchestrator.saga._registry import MissingVersionError
+from orchestrator.saga import (
+    MissingVersionError,
+    RegistryError,
+    SagaRegistry,
+    SagaStatus,
+    check_history,
+    load_history,
+)
 from orchestrator.testing import SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_messages import (

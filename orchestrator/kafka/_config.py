@@ -50,3 +50,14 @@ def consumer_config(settings: Settings, *, group_id: str, client_id: str) -> dic
 
 def admin_config(settings: Settings) -> dict[str, Any]:
     return {"bootstrap.servers": settings.kafka_bootstrap}
+
+
+def reader_config(settings: Settings, *, group_id: str) -> dict[str, Any]:
+    """A consumer that is only ever assigned partitions: it never joins its group and never
+    commits, so reading through it changes nothing (operators' dead-letter listings)."""
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+    }

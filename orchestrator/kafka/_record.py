@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 Headers = list[tuple[str, bytes]]
 
@@ -55,6 +55,23 @@ def _as_bytes(value: str | bytes | None) -> bytes | None:
     if value is None or isinstance(value, bytes):
         return value
     return value.encode()
+
+
+def records_of(messages: Sequence[Message]) -> tuple[list[ConsumedRecord], list[KafkaError]]:
+    """The records of a consumed batch, and the errors the client reported in it (partition
+    ends left out: they are not errors). A fatal error is raised: the client cannot recover,
+    so the process should exit and be restarted."""
+    records: list[ConsumedRecord] = []
+    errors: list[KafkaError] = []
+    for message in messages:
+        error = message.error()
+        if error is None:
+            records.append(ConsumedRecord.from_message(message))
+        elif error.fatal():
+            raise KafkaException(error)
+        elif error.code() != KafkaError._PARTITION_EOF:
+            errors.append(error)
+    return records, errors
 
 
 def consume_batch(consumer: Consumer, max_messages: int, wait_s: float) -> list[Message]:

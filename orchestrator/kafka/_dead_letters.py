@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from orchestrator import headers as h
-from orchestrator.runtime._record import ConsumedRecord, Headers
-from orchestrator.runtime._topics import dead_letter_topic
+from orchestrator.kafka._record import ConsumedRecord, Headers
+from orchestrator.kafka._topics import dead_letter_topic
 
 # A stack trace is diagnostic, not data: bounded so a deep recursion cannot make the dead
 # letter itself too large to publish.

@@ -1,0 +1,193 @@
+"""The leader's duties, on the one worker of a consumer group that holds the lease: the outbox
+relay in one thread; the projector, the timer poller, the outbox-backlog gauge and the archive
+anchors in a second, so a slow projection page never delays the publication of commands.
+
+Every outside dependency is a port (`LeaderPorts`): PostgreSQL adapters in production, the
+in-memory twins in tests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from confluent_kafka import Producer
+
+from event_store import CheckpointStore, EventStore
+from orchestrator.archive import PeriodicAnchor
+from orchestrator.codec import Codec
+from orchestrator.config import Settings
+from orchestrator.kafka import producer_config
+from orchestrator.observability import Metrics
+from orchestrator.outage import is_outage
+from orchestrator.runtime._memory import ReadAllCommandLog
+from orchestrator.runtime._outbox import OutboxRelay, relay_subscription
+from orchestrator.runtime._ports import CommandLog, LeaderLease, OutboxBacklog, Timers
+from orchestrator.runtime._postgres import (
+    PostgresLeaderLease,
+    PostgresOutboxBacklog,
+    PostgresTimers,
+)
+from orchestrator.runtime._timer_poller import TimerPoller
+from orchestrator.saga import SagaRegistry
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderPorts:
+    lease: LeaderLease
+    command_log: CommandLog
+    checkpoints: CheckpointStore
+    timers: Timers
+    backlog: OutboxBacklog
+
+    @classmethod
+    def postgres(
+        cls, settings: Settings, store: EventStore, checkpoints: CheckpointStore
+    ) -> LeaderPorts:
+        """The PostgreSQL adapters on `settings.database_url`."""
+        url, group = settings.database_url, settings.consumer_group
+        return cls(
+            lease=PostgresLeaderLease(url, group),
+            command_log=store if isinstance(store, CommandLog) else ReadAllCommandLog(store),
+            checkpoints=checkpoints,
+            timers=PostgresTimers(url, store),
+            backlog=PostgresOutboxBacklog(url, relay_subscription(group)),
+        )
+
+
+class LeaderDuties:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: SagaRegistry,
+        ports: LeaderPorts,
+        *,
+        codec: Codec,
+        metrics: Metrics,
+        projector_poll: Callable[[], int] | None,
+        anchors: PeriodicAnchor | None,
+        clock: Callable[[], datetime],
+        client_id: str,
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._ports = ports
+        self._codec = codec
+        self._metrics = metrics
+        self._projector_poll = projector_poll
+        self._anchors = anchors
+        self._clock = clock
+        self._client_id = client_id
+        self._saga_types = {d.name for d in registry.definitions}
+        self.fatal: BaseException | None = None
+
+    def start(self, stop: threading.Event) -> threading.Thread:
+        thread = threading.Thread(
+            target=self._guarded, args=(self._relay_loop, stop), name="saga-housekeeping"
+        )
+        thread.daemon = True
+        thread.start()
+        return thread
+
+    def _guarded(self, target: Callable[..., None], stop: threading.Event, *args: object) -> None:
+        """Run a background loop; if it dies of a bug, stop the worker (non-zero exit, the
+        orchestrator restarts it) instead of leaving a process that consumes but never
+        publishes."""
+        try:
+            target(stop, *args)
+        except BaseException as exc:
+            log.exception("background thread failed; stopping the worker")
+            self.fatal = exc
+            stop.set()
+
+    def _relay_loop(self, stop: threading.Event) -> None:
+        """Leader only: the outbox relay here; the other duties in `_upkeep`."""
+        ports = self._ports
+        producer = Producer(producer_config(self._settings, client_id=f"{self._client_id}-outbox"))
+        leading = threading.Event()
+        upkeep = threading.Thread(
+            target=self._guarded,
+            args=(self._upkeep, stop, leading, producer),
+            name="saga-upkeep",
+            daemon=True,
+        )
+        upkeep.start()
+        relay: OutboxRelay | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    if not ports.lease.holds():
+                        leading.clear()
+                        relay = None
+                        stop.wait(1.0)
+                        continue
+                    if relay is None:
+                        # Newly leading: start from the stored checkpoint, not from where this
+                        # process stopped when it last led (another leader moved on since).
+                        relay = OutboxRelay(
+                            ports.command_log,
+                            ports.checkpoints,
+                            producer,
+                            self._codec,
+                            name=relay_subscription(self._settings.consumer_group),
+                            saga_types=self._saga_types,
+                            metrics=self._metrics,
+                        )
+                    leading.set()
+                    published = relay.poll()
+                except Exception as exc:
+                    if not is_outage(exc):
+                        raise
+                    log.warning("outbox relay failed; retrying", error=repr(exc))
+                    relay = None
+                    stop.wait(1.0)
+                    continue
+                if not published:
+                    stop.wait(0.01)  # idle: look at the log again shortly (command latency)
+        finally:
+            leading.clear()
+            upkeep.join(timeout=10)
+            producer.flush(30)
+            ports.lease.release()
+
+    def _upkeep(self, stop: threading.Event, leading: threading.Event, producer: Producer) -> None:
+        timers = TimerPoller(self._ports.timers, producer, self._codec, self._registry)
+        backlog = self._ports.backlog
+        next_timer_poll = 0.0
+        next_probe = 0.0
+        try:
+            while not stop.is_set():
+                if not leading.wait(0.5):
+                    # Only the leader measures the backlog; a stale figure left by a former
+                    # leader would keep SagaOutboxStalled firing (alerts take the max).
+                    self._metrics.outbox_backlog.set(0)
+                    continue
+                try:
+                    projected = self._projector_poll() if self._projector_poll else 0
+                    fired = 0
+                    if time.monotonic() >= next_timer_poll:
+                        fired = timers.poll(self._clock())
+                        self._metrics.timers_fired.inc(fired)
+                        next_timer_poll = time.monotonic() + (0.0 if fired else 0.2)
+                    if time.monotonic() >= next_probe:
+                        self._metrics.outbox_backlog.set(backlog.backlog())
+                        next_probe = time.monotonic() + 1.0
+                    if self._anchors is not None:
+                        self._anchors.poll()  # logs its own failures; never stops the loop
+                except Exception as exc:
+                    if not is_outage(exc):
+                        raise
+                    log.warning("projector or timers failed; retrying", error=repr(exc))
+                    stop.wait(1.0)
+                    continue
+                if not projected and not fired:
+                    stop.wait(0.01)
+        finally:
+            timers.close()
+            backlog.close()

@@ -1,0 +1,40 @@
+"""The saga type of a stream, from its first event: what a due timer is missing to find its
+saga's reply topic. A stream never changes type, so each is asked about once (bounded)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from event_store import EventStore
+from event_store.projections import Timer
+from orchestrator.runtime._ports import DueTimer
+
+MAX_REMEMBERED: Final = 100_000
+
+
+class StreamTypes:
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._known: dict[str, str] = {}
+
+    def of(self, stream_id: str) -> str | None:
+        known = self._known.get(stream_id)
+        if known is None:
+            first = self._store.read_stream(stream_id, 1, 1)
+            if not first:
+                return None
+            if len(self._known) >= MAX_REMEMBERED:
+                self._known.clear()  # rare, and only costs one read per stream again
+            known = self._known[stream_id] = first[0].stream_type
+        return known
+
+    def due_of(self, timers: Iterable[Timer], saga_types: Sequence[str]) -> list[DueTimer]:
+        """The read model's timers that belong to sagas of `saga_types`, in their order."""
+        wanted = frozenset(saga_types)
+        due: list[DueTimer] = []
+        for timer in timers:
+            saga_type = self.of(timer.stream_id)
+            if saga_type is not None and saga_type in wanted:
+                due.append(DueTimer(timer.stream_id, saga_type, timer.timer_id, timer.fire_at))
+        return due
