@@ -3,8 +3,9 @@
 The worker and the participant SDK both decide a whole batch at once, so a message's span
 cannot simply wrap "its" code: it is started when the message is taken in, stays open while
 the batch is decided (children and sends hang under it by the message's coordinates), and is
-ended once the batch is durable. With tracing off every span here is the API's no-op span:
-nothing is recorded and an incoming traceparent passes through unchanged.
+ended once the batch is durable. With tracing off (no tracer) no span is made at all: every
+span here is the API's invalid span, an incoming traceparent passes through unchanged, and
+only the log coordinates are kept.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from orchestrator.observability._tracing import (
     start_process_span,
     traceparent_of,
 )
+from orchestrator.observability._tracing_config import active_tracer
 
 
 @dataclass(slots=True)
@@ -50,7 +52,7 @@ class MessageSpans:
     """Open process spans by message coordinates (`topic[partition]@offset`)."""
 
     def __init__(self, tracer: Tracer | None, consumer_group: str) -> None:
-        self._tracer = tracer if tracer is not None else trace.get_tracer("saga-orchestrator")
+        self._tracer = active_tracer(tracer)  # None: tracing is off
         self._group = consumer_group
         self._open: dict[str, _Message] = {}
 
@@ -69,16 +71,19 @@ class MessageSpans:
         step: str | None = None,
         attempt: int | None = None,
     ) -> Span:
-        span = start_process_span(
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            consumer_group=self._group,
-            headers=headers,
-            key=key,
-            message_id=message_id,
-            tracer=self._tracer,
-        )
+        if self._tracer is None:
+            span: Span = trace.INVALID_SPAN
+        else:
+            span = start_process_span(
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                consumer_group=self._group,
+                headers=headers,
+                key=key,
+                message_id=message_id,
+                tracer=self._tracer,
+            )
         if span.is_recording():
             span.set_attributes(
                 saga_attributes(saga_id=saga_id, saga_type=saga_type, step=step, attempt=attempt)
@@ -134,6 +139,9 @@ class MessageSpans:
     def child(self, coordinates: str, name: str) -> Iterator[Span]:
         """An INTERNAL span under the message's span, made current (a handler's own spans and
         log lines nest under it)."""
+        if self._tracer is None:
+            yield trace.INVALID_SPAN
+            return
         parent = self.get(coordinates)
         context = trace.set_span_in_context(parent) if parent is not None else None
         with self._tracer.start_as_current_span(
@@ -152,6 +160,9 @@ class MessageSpans:
         headers: list[tuple[str, bytes]],
     ) -> Iterator[list[tuple[str, bytes]]]:
         """A PRODUCER span under the message's span; yields `headers` with its traceparent."""
+        if self._tracer is None:
+            yield headers
+            return
         parent = self.get(coordinates) if coordinates is not None else None
         context = trace.set_span_in_context(parent) if parent is not None else None
         with send_span(

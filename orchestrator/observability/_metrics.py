@@ -212,7 +212,7 @@ class Metrics:
         self.sagas_stuck: Final = gauge(
             "saga_stuck",
             "Active sagas with no event for longer than SAGA_STUCK_AFTER_S, by saga type "
-            "(`sagactl saga list --stuck-for` names them).",
+            "(`sagactl saga stuck` names them).",
             ("saga_type",),
         )
 

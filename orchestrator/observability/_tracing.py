@@ -300,6 +300,35 @@ def record_dead_letter(
     span.add_event(DEAD_LETTERED_EVENT, attributes)
 
 
+@contextmanager
+def stored_trace_send(
+    tracer: Tracer | None,
+    *,
+    traceparent: str | None,
+    topic: str,
+    key: bytes | str | None,
+    message_id: str | None,
+    headers: list[tuple[str, str | bytes | None]],
+    attributes: SpanAttributes,
+) -> Iterator[list[tuple[str, str | bytes | None]]]:
+    """A PRODUCER span continuing the trace a stored traceparent names (the outbox relay
+    publishing a committed command, the timer poller firing a timer): yields `headers` with
+    the span's traceparent in place of the stored one. With `tracer` None (tracing off) no
+    span is made and the headers pass as they are."""
+    if tracer is None:
+        yield headers
+        return
+    context = context_from_carrier({"traceparent": traceparent}) if traceparent else None
+    with send_span(
+        topic=topic, key=key, message_id=message_id, context=context, tracer=tracer
+    ) as span:
+        span.set_attributes(attributes)
+        carrier: list[tuple[str, bytes]] = []
+        inject_trace_context(carrier)
+        names = {name.lower() for name, _ in carrier}
+        yield [*(item for item in headers if item[0].lower() not in names), *carrier]
+
+
 def record_redrive(span: Span, *, actor: str, dead_letter: str, attempt: int) -> None:
     """Mark `span` (the send of a dead letter back to its topic) with who redrove it."""
     span.add_event(

@@ -106,6 +106,17 @@ def tracer_of(provider: TracerProvider | None) -> Tracer:
     return provider.get_tracer(INSTRUMENTATION_NAME)
 
 
+def active_tracer(tracer: Tracer | None) -> Tracer | None:
+    """The tracer a component should use, or None while tracing is off: `tracer` if given,
+    else the global one if an SDK provider is installed. Components skip all span work on
+    None, so tracing off costs nothing, not even the no-op spans' header parsing."""
+    if tracer is not None:
+        return tracer
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return trace.get_tracer(INSTRUMENTATION_NAME)
+    return None
+
+
 def flush_tracing(timeout_ms: int = 10_000) -> None:
     """Export what the global provider still holds (a short-lived command, before it reads its
     own trace back); nothing to do while tracing is off."""
