@@ -612,19 +612,23 @@ def wait_for_registry(url: str, pid: int, log_file: Path) -> None:
 
 
 def registry_down() -> str:
-    pid_file = RUN / "registry" / "registry.pid"
+    return stop_by_pid_file(RUN / "registry" / "registry.pid", "schema registry")
+
+
+def stop_by_pid_file(pid_file: Path, name: str, grace_s: float = 10.0) -> str:
+    """SIGTERM the process `pid_file` names (SIGKILL after `grace_s`), if it still runs."""
     pid = read_pid(pid_file)
     if pid is None:
         pid_file.unlink(missing_ok=True)
-        return "schema registry: not started by this checkout"
+        return f"{name}: not started by this checkout"
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + grace_s
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     if pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
-    return f"schema registry stopped (pid {pid})"
+    return f"{name} stopped (pid {pid})"
 
 
 # --------------------------------------------------------------------------- Jaeger
@@ -756,19 +760,7 @@ def jaeger_up() -> str:
 
 
 def jaeger_down() -> str:
-    pid_file = RUN / "jaeger" / "jaeger.pid"
-    pid = read_pid(pid_file)
-    if pid is None:
-        pid_file.unlink(missing_ok=True)
-        return "Jaeger: not started by this checkout"
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    pid_file.unlink(missing_ok=True)
-    return f"Jaeger stopped (pid {pid})"
+    return stop_by_pid_file(RUN / "jaeger" / "jaeger.pid", "Jaeger")
 
 
 def jaeger_status() -> str:

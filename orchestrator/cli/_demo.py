@@ -392,8 +392,16 @@ def _trace_link(settings: Settings, conn: psycopg.Connection[Any], saga_id: str)
         return
     flush_tracing()
     jaeger = JaegerQuery(settings.jaeger_url)
-    click.echo(f"\ntrace of compensated saga {saga_id}: {trace_id}\n  {jaeger.ui_url(trace_id)}")
+    click.echo(f"\ntrace of compensated saga {saga_id}: {trace_id}")
     try:
+        if jaeger.serves_ui():
+            click.echo(f"  {jaeger.ui_url(trace_id)}")
+        else:
+            click.echo(
+                f"  {jaeger.api_url(trace_id)}\n  (this Jaeger has no UI assets: the local "
+                "stack's is built from the Go module, which does not carry them; the query API "
+                f"answers, and a full Jaeger shows it at {jaeger.ui_url(trace_id)})"
+            )
         found = jaeger.wait_for(trace_id, _looks_whole, within_s=TRACE_ARRIVAL_S)
     except JaegerUnavailableError as exc:
         click.echo(f"  (Jaeger did not answer: {exc})")

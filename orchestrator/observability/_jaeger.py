@@ -17,6 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# The title of the page a Jaeger without UI assets serves instead of its UI.
+_UI_PLACEHOLDER = "This is not the Jaeger UI you are looking for"
+
 
 class JaegerUnavailableError(Exception):
     """Jaeger's query API did not answer (or answered something that is not Jaeger)."""
@@ -67,6 +70,20 @@ class JaegerQuery:
 
     def ui_url(self, trace_id: str) -> str:
         return f"{self.url}/trace/{trace_id}"
+
+    def api_url(self, trace_id: str) -> str:
+        return f"{self.url}/api/traces/{trace_id}"
+
+    def serves_ui(self) -> bool:
+        """False for a Jaeger built without the UI's assets (they come from the jaeger-ui
+        project's JavaScript build, which the Go module does not carry): its UI page is a
+        placeholder, its query API works."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/", timeout=self._timeout_s) as reply:  # noqa: S310 - a URL the operator configured
+                page = reply.read(64_000).decode("utf-8", "replace")
+        except (OSError, ValueError) as exc:
+            raise JaegerUnavailableError(f"{self.url}: {exc}") from exc
+        return _UI_PLACEHOLDER not in page
 
     def trace(self, trace_id: str) -> JaegerTrace | None:
         """The trace as Jaeger holds it now, or None if it holds no span of it yet."""

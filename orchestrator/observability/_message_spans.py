@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Tracer
 
+from orchestrator import headers as h
 from orchestrator.observability._logging import LogContext, message_context
 from orchestrator.observability._tracing import (
     ERROR_TYPE,
@@ -30,6 +32,24 @@ from orchestrator.observability._tracing import (
     traceparent_of,
 )
 from orchestrator.observability._tracing_config import active_tracer
+
+
+class KafkaRecord(Protocol):
+    """A consumed record as the Kafka layer hands it over (orchestrator.kafka.ConsumedRecord)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def headers(self) -> KafkaHeaders: ...
+    @property
+    def coordinates(self) -> str: ...
+    def header(self, name: str) -> str | None: ...
 
 
 @dataclass(slots=True)
@@ -92,6 +112,25 @@ class MessageSpans:
             topic, partition, offset, message_id, saga_id, saga_type, step, attempt, span
         )
         return span
+
+    def start_record(
+        self, record: KafkaRecord, *, message_id: str | None, saga_id: str | None
+    ) -> Span:
+        """`start` for a consumed record: saga type, step and attempt from its headers."""
+        attempt = record.header(h.ATTEMPT)
+        return self.start(
+            record.coordinates,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            headers=record.headers,
+            key=record.key,
+            message_id=message_id,
+            saga_id=saga_id,
+            saga_type=record.header(h.SAGA_TYPE),
+            step=record.header(h.STEP),
+            attempt=int(attempt) if attempt and attempt.isdigit() else None,
+        )
 
     def get(self, coordinates: str) -> Span | None:
         message = self._open.get(coordinates)

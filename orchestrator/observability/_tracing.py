@@ -190,39 +190,6 @@ def _batch_links() -> list[Link]:
     return [Link(batch)] if batch.is_valid else []
 
 
-@contextmanager
-def process_span(
-    *,
-    topic: str,
-    partition: int,
-    offset: int,
-    consumer_group: str,
-    headers: KafkaHeaders | None,
-    key: bytes | str | None = None,
-    message_id: str | None = None,
-    tracer: Tracer | None = None,
-) -> Iterator[Span]:
-    """A CONSUMER span for processing one message, child of the producer's trace context in
-    `headers` so a saga's trace runs start → commands → replies. If a batch (`receive_span`)
-    span is current it is linked, keeping the batch's timing reachable from each message."""
-    with _span(
-        _tracer(tracer),
-        name=f"process {topic}",
-        kind=SpanKind.CONSUMER,
-        attributes=_process_attributes(
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            consumer_group=consumer_group,
-            key=key,
-            message_id=message_id,
-        ),
-        context=extract_trace_context(headers),
-        links=_batch_links(),
-    ) as span:
-        yield span
-
-
 def start_process_span(
     *,
     topic: str,
@@ -234,9 +201,11 @@ def start_process_span(
     message_id: str | None = None,
     tracer: Tracer | None = None,
 ) -> Span:
-    """`process_span` for a message decided together with others: started, not made current
-    and not ended. The worker decides and appends a whole batch in one transaction, so each
-    message's span stays open until the batch is durable; the caller ends it."""
+    """A CONSUMER span for processing one message, child of the producer's trace context in
+    `headers`, so a saga's trace runs start → commands → replies; if a batch (`receive_span`)
+    span is current it is linked. Started, but neither made current nor ended: the worker and
+    the participants decide a whole batch in one transaction, so each message's span stays
+    open until the batch is durable, and the caller ends it (`MessageSpans`)."""
     return _tracer(tracer).start_span(
         f"process {topic}",
         context=extract_trace_context(headers),

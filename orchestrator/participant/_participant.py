@@ -464,18 +464,8 @@ class Participant:
         for record in records:
             identity = _identity(record)
             coordinates[identity.message_id] = record.coordinates
-            spans.start(
-                record.coordinates,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                headers=record.headers,
-                key=record.key,
-                message_id=identity.message_id,
-                saga_id=identity.saga_id or None,
-                saga_type=record.header(h.SAGA_TYPE),
-                step=record.header(h.STEP),
-                attempt=_int_or_none(record.header(h.ATTEMPT)),
+            spans.start_record(
+                record, message_id=identity.message_id, saga_id=identity.saga_id or None
             )
             try:
                 registration, message = self.decode(record)

@@ -45,20 +45,8 @@ class BatchTrace:
         spans = MessageSpans(self._tracer, self._group)
         with self._receive(len(records)):
             for record in records:
-                attempt = record.header(h.ATTEMPT)
-                spans.start(
-                    record.coordinates,
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    headers=record.headers,
-                    key=record.key,
-                    message_id=record.header(h.MESSAGE_ID),
-                    saga_id=saga_id_of(record) or None,
-                    saga_type=record.header(h.SAGA_TYPE),
-                    step=record.header(h.STEP),
-                    attempt=int(attempt) if attempt and attempt.isdigit() else None,
-                )
+                saga_id = saga_id_of(record) or None
+                spans.start_record(record, message_id=record.header(h.MESSAGE_ID), saga_id=saga_id)
             self.spans = spans
             try:
                 yield spans

@@ -74,6 +74,9 @@ def test_jaeger_takes_otlp_and_answers_the_query_api(
     assert root.operation == "parent"
     assert [child.operation for child in found.children(root.span_id)] == ["child"]
     assert stack.jaeger_answers(ports.query_url)
+    # Built from the Go module: the query API, and in place of the UI its placeholder page
+    # (the UI's assets are a JavaScript build the module does not carry).
+    assert not JaegerQuery(ports.query_url).serves_ui()
 
 
 def test_jaeger_listens_on_loopback_only_with_bounded_memory(

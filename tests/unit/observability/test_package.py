@@ -41,7 +41,6 @@ def test_public_api_is_pinned() -> None:
         "get_logger",
         "inject_trace_context",
         "message_context",
-        "process_span",
         "receive_span",
         "record_dead_letter",
         "record_redrive",

@@ -16,9 +16,9 @@ from orchestrator.observability import (
     context_from_carrier,
     extract_trace_context,
     inject_trace_context,
-    process_span,
     receive_span,
     send_span,
+    start_process_span,
     trace_carrier,
 )
 
@@ -90,7 +90,7 @@ def test_a_trace_flows_from_send_through_headers_to_process(
     headers: list[tuple[str, bytes]] = []
     with send_span(topic="credit.commands", key=b"s-1", message_id="m-1", tracer=tracer):
         inject_trace_context(headers)
-    with process_span(
+    start_process_span(
         topic="credit.commands",
         partition=4,
         offset=17,
@@ -99,8 +99,7 @@ def test_a_trace_flows_from_send_through_headers_to_process(
         key=b"s-1",
         message_id="m-1",
         tracer=tracer,
-    ):
-        pass
+    ).end()
     spans = _by_name(exporter)
     sent, processed = spans["send credit.commands"], spans["process credit.commands"]
     assert sent.kind is SpanKind.PRODUCER
@@ -134,15 +133,14 @@ def test_process_spans_in_a_batch_link_to_the_receive_span(
 ) -> None:
     with receive_span(consumer_group="saga-orchestrator", message_count=2, tracer=tracer):
         for offset in (0, 1):
-            with process_span(
+            start_process_span(
                 topic="saga.replies",
                 partition=0,
                 offset=offset,
                 consumer_group="saga-orchestrator",
                 headers=None,
                 tracer=tracer,
-            ):
-                pass
+            ).end()
     spans = exporter.get_finished_spans()
     [poll] = [s for s in spans if s.name == "poll"]
     processed = [s for s in spans if s.name == "process saga.replies"]
@@ -157,19 +155,14 @@ def test_process_spans_in_a_batch_link_to_the_receive_span(
         assert [link.context.span_id for link in span.links] == [poll.context.span_id]
 
 
-def test_a_failing_process_span_records_error_type_and_status(
+def test_a_failing_send_span_records_error_type_and_status(
     tracer: Tracer, exporter: InMemorySpanExporter
 ) -> None:
-    with (
-        pytest.raises(KeyError),
-        process_span(
-            topic="t", partition=0, offset=0, consumer_group="g", headers=None, tracer=tracer
-        ),
-    ):
-        raise KeyError("no such saga")
+    with pytest.raises(BufferError), send_span(topic="t", tracer=tracer):
+        raise BufferError("queue full")
     [span] = exporter.get_finished_spans()
     assert span.status.status_code is StatusCode.ERROR
-    assert (span.attributes or {})["error.type"] == "KeyError"
+    assert (span.attributes or {})["error.type"] == "BufferError"
     assert [event.name for event in span.events] == ["exception"]
 
 
