@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from confluent_kafka.admin import AdminClient
@@ -28,7 +29,7 @@ from event_store.migrations import migrate
 from orchestrator.config import Settings
 from orchestrator.kafka import admin_config, dead_letter_topic
 from orchestrator.runtime import Routes, Worker
-from orchestrator.saga import Saga, SagaRegistry
+from orchestrator.saga import Saga, SagaRegistry, Step, Topics
 from sagas.order_fulfilment import OrderFulfilment
 
 SUPERUSER_URL = os.environ.get(
@@ -39,24 +40,11 @@ SUPERUSER_URL = os.environ.get(
 def order_variant(suffix: str, timeout: timedelta | None = None) -> type[Saga]:
     """OrderFulfilment with every topic suffixed (and, optionally, every step timeout set)."""
 
-    def adapt(step: object) -> object:
-        changes: dict[str, object] = {
-            "topic": f"{step.topic}.{suffix}",  # type: ignore[attr-defined]
-            "compensation_topic": f"{step.compensation_topic or step.topic}.{suffix}",  # type: ignore[attr-defined]
-        }
-        if timeout is not None:
-            changes["timeout"] = timeout
-        return dataclasses.replace(step, **changes)  # type: ignore[type-var]
+    def adjust(step: Step[Any, Any, Any, Any]) -> Step[Any, Any, Any, Any]:
+        return step if timeout is None else dataclasses.replace(step, timeout=timeout)
 
-    return type(
-        f"Order_{suffix}",
-        (OrderFulfilment,),
-        {
-            "name": f"order_{suffix}",
-            "steps": tuple(adapt(s) for s in OrderFulfilment.steps),
-            "start_topic": f"order.start.{suffix}",
-            "reply_topic": f"order.replies.{suffix}",
-        },
+    return OrderFulfilment.variant(
+        name=f"order_{suffix}", topics=Topics(suffix=f".{suffix}"), adjust=adjust
     )
 
 

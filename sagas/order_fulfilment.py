@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 
-from orchestrator.saga import RetryPolicy, Saga, step
+from orchestrator.saga import RetryPolicy, Saga, compensation, step
 from sagas.order_messages import (
     CancelShipment,
     CreditRejected,
@@ -34,6 +34,8 @@ class OrderState(BaseModel):
     quantity: int
     amount_cents: int
     address: str
+    # Kept in the state (and so in every recorded history) since version 1: the compensations
+    # are filled from them by field name.
     credit_reservation_id: str | None = None
     inventory_reservation_id: str | None = None
     shipment_id: str | None = None
@@ -51,31 +53,45 @@ def shipment_scheduled(state: OrderState, reply: ShipmentScheduled) -> OrderStat
     return state.model_copy(update={"shipment_id": reply.shipment_id})
 
 
-class OrderFulfilment(Saga):
+class OrderFulfilment(Saga[PlaceOrder, OrderState]):
     name = "order_fulfilment"
     version = 1
-    state = OrderState
-    start = PlaceOrder
     business_key = "order_id"  # one saga per order: a second PlaceOrder changes nothing
 
     steps = (
         step(
-            "reserve_credit", ReserveCredit, topic="credit.commands",
-            success=CreditReserved, failure=CreditRejected, on_success=credit_reserved,
-            compensate=ReleaseCredit, compensated=CreditReleased,
-            timeout=timedelta(seconds=30), retry=RetryPolicy(max_attempts=3),
+            "reserve_credit",
+            ReserveCredit,
+            to="credit",
+            success=CreditReserved,
+            failure=CreditRejected,
+            on_success=lambda s, r: s.model_copy(
+                update={"credit_reservation_id": r.reservation_id}
+            ),
+            compensate=compensation(ReleaseCredit, confirmed=CreditReleased),
+            timeout=timedelta(seconds=30),
+            retry=RetryPolicy(max_attempts=3),
         ),
         step(
-            "reserve_inventory", ReserveInventory, topic="inventory.commands",
-            success=InventoryReserved, failure=InventoryUnavailable,
+            "reserve_inventory",
+            ReserveInventory,
+            to="inventory",
+            success=InventoryReserved,
+            failure=InventoryUnavailable,
             on_success=inventory_reserved,
-            compensate=ReleaseInventory, compensated=InventoryReleased,
-            timeout=timedelta(seconds=30), retry=RetryPolicy(max_attempts=3),
+            compensate=compensation(ReleaseInventory, confirmed=InventoryReleased),
+            timeout=timedelta(seconds=30),
+            retry=RetryPolicy(max_attempts=3),
         ),
         step(
-            "schedule_shipment", ScheduleShipment, topic="shipping.commands",
-            success=ShipmentScheduled, failure=ShipmentRejected, on_success=shipment_scheduled,
-            compensate=CancelShipment, compensated=ShipmentCancelled,
-            timeout=timedelta(minutes=2), retry=RetryPolicy(max_attempts=2),
+            "schedule_shipment",
+            ScheduleShipment,
+            to="shipping",
+            success=ShipmentScheduled,
+            failure=ShipmentRejected,
+            on_success=shipment_scheduled,
+            compensate=compensation(CancelShipment, confirmed=ShipmentCancelled),
+            timeout=timedelta(minutes=2),
+            retry=RetryPolicy(max_attempts=2),
         ),
-    )  # fmt: skip
+    )

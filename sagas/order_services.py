@@ -22,9 +22,8 @@ from opentelemetry.trace import Tracer
 
 from orchestrator.codec import Codec
 from orchestrator.config import Settings
-from orchestrator.messages import Message
 from orchestrator.participant import CommandContext, Inbox, Participant
-from orchestrator.saga import Saga
+from orchestrator.saga import Message, Saga
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_messages import (
     CreditRejected,
@@ -103,13 +102,9 @@ def order_service(
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
     participant = Participant(service, settings=settings, codec=codec, inbox=inbox, tracer=tracer)
-    steps = saga.definition.steps
     step_name = {"credit": "reserve_credit", "inventory": "reserve_inventory"}.get(
         service, "schedule_shipment"
     )
-    step = steps[step_name]
-    compensation = step.compensation
-    assert compensation is not None  # every order step is compensable
 
     def act(ctx: CommandContext, order_id: str) -> tuple[bool, bool]:
         """(answer, succeed) for a forward command."""
@@ -151,6 +146,6 @@ def order_service(
         }[service]
 
     if not compensations_only:
-        participant.handles(step.command, topic=step.topic)(forward)
-    participant.handles(compensation.command, topic=compensation.topic)(undo)
+        participant.executes(saga, step_name)(forward)
+    participant.compensates(saga, step_name)(undo)
     return participant

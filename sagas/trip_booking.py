@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 
-from orchestrator.saga import RetryPolicy, Saga, parallel, step
+from orchestrator.saga import RetryPolicy, Saga, compensation, parallel, step
 from sagas.trip_messages import (
     BookFlight,
     BookHotel,
@@ -48,42 +48,56 @@ class TripState(BaseModel):
 BOOKING_RETRY = RetryPolicy(max_attempts=3, initial_backoff=timedelta(seconds=2))
 
 
-class TripBooking(Saga):
+class TripBooking(Saga[BookTrip, TripState]):
     name = "trip_booking"
-    state = TripState
-    start = BookTrip
     business_key = "trip_id"
 
     steps = (
         parallel(
             "book",
             step(
-                "book_flight", BookFlight, topic="airline.commands",
-                success=FlightBooked, failure=FlightUnavailable,
+                "book_flight",
+                BookFlight,
+                to="airline",
+                success=FlightBooked,
+                failure=FlightUnavailable,
                 on_success=lambda s, r: s.model_copy(update={"flight_booking_id": r.booking_id}),
-                compensate=CancelFlight, compensated=FlightCancelled,
-                timeout=timedelta(seconds=20), retry=BOOKING_RETRY,
+                compensate=compensation(CancelFlight, confirmed=FlightCancelled),
+                timeout=timedelta(seconds=20),
+                retry=BOOKING_RETRY,
             ),
             step(
-                "book_hotel", BookHotel, topic="hotel.commands",
-                success=HotelBooked, failure=HotelUnavailable,
+                "book_hotel",
+                BookHotel,
+                to="hotel",
+                success=HotelBooked,
+                failure=HotelUnavailable,
                 on_success=lambda s, r: s.model_copy(update={"hotel_booking_id": r.booking_id}),
-                compensate=CancelHotel, compensated=HotelCancelled,
-                timeout=timedelta(seconds=20), retry=BOOKING_RETRY,
+                compensate=compensation(CancelHotel, confirmed=HotelCancelled),
+                timeout=timedelta(seconds=20),
+                retry=BOOKING_RETRY,
             ),
             step(
-                "rent_car", RentCar, topic="car_rental.commands",
-                success=CarRented, failure=CarUnavailable,
+                "rent_car",
+                RentCar,
+                to="car_rental",
+                success=CarRented,
+                failure=CarUnavailable,
                 on_success=lambda s, r: s.model_copy(update={"car_rental_id": r.booking_id}),
-                compensate=CancelCarRental, compensated=CarRentalCancelled,
-                timeout=timedelta(seconds=10), retry=BOOKING_RETRY,
+                compensate=compensation(CancelCarRental, confirmed=CarRentalCancelled),
+                timeout=timedelta(seconds=10),
+                retry=BOOKING_RETRY,
             ),
         ),
         step(
-            "charge", ChargeTraveller, topic="payments.commands",
-            success=PaymentCaptured, failure=PaymentDeclined,
+            "charge",
+            ChargeTraveller,
+            to="payments",
+            success=PaymentCaptured,
+            failure=PaymentDeclined,
             on_success=lambda s, r: s.model_copy(update={"payment_id": r.payment_id}),
-            compensate=RefundTraveller, compensated=PaymentRefunded,
-            timeout=timedelta(seconds=30), retry=RetryPolicy(max_attempts=2),
+            compensate=compensation(RefundTraveller, confirmed=PaymentRefunded),
+            timeout=timedelta(seconds=30),
+            retry=RetryPolicy(max_attempts=2),
         ),
-    )  # fmt: skip
+    )

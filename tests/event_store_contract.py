@@ -108,7 +108,7 @@ class EventStoreContract:
         payload = {"items": [1, 2]}
         store.append("s-1", "T", 0, [NewEvent("A", payload)])
         payload["items"].append(3)
-        store.read_stream("s-1")[0].data["items"].append(4)  # type: ignore[index]
+        store.read_stream("s-1")[0].data["items"].append(4)
         assert store.read_stream("s-1")[0].data == {"items": [1, 2]}
 
     def test_integral_floats_are_stored_as_integers(self, store: EventStore) -> None:
@@ -276,7 +276,7 @@ class EventStoreContract:
     def test_point_in_time_replay(self, store: EventStore) -> None:
         store.append("s-1", "T", 0, events("A"))
         store.append("s-1", "T", 1, events("B", "C"))
-        time.sleep(0.002)
+        time.sleep(0.002)  # on purpose: D's recorded_at must differ from C's on a real clock
         store.append("s-1", "T", 3, events("D"))
         full = store.read_stream("s-1")
         assert [e.recorded_at for e in full] == sorted(e.recorded_at for e in full)
@@ -360,7 +360,7 @@ class EventStoreContract:
 
     def test_data_must_be_an_object(self, store: EventStore) -> None:
         with pytest.raises(InvalidEventError, match="JSON object"):
-            store.append("s-1", "T", 0, [NewEvent("A", [1, 2])])  # type: ignore[arg-type]
+            store.append("s-1", "T", 0, [NewEvent("A", [1, 2])])  # type: ignore[arg-type]  # on purpose
 
     def test_metadata_must_be_json_too(self, store: EventStore) -> None:
         with pytest.raises(InvalidEventError, match="metadata"):

@@ -14,8 +14,6 @@ tests/integration/participant/test_postgres_inbox.py.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -34,6 +32,7 @@ from orchestrator.participant import (
 from orchestrator.runtime import ConsumedRecord
 from orchestrator.saga import CommandRefused, command_message_id, step_key_for
 from sagas.order_messages import CreditReleased, CreditReserved, ReleaseCredit, ReserveCredit
+from tests.support import Background
 
 COMMANDS = "credit.commands.contract"
 COMPENSATIONS = "credit.compensations.contract"
@@ -346,35 +345,16 @@ class InboxContract:
         gate = threading.Event()
         held = Service(self.new_inbox(), codec, hold=gate)
         other = Service(self.new_inbox(), codec)
-        outcome: dict[str, Any] = {}
-
-        def run(name: str, service: Service, record: ConsumedRecord) -> Callable[[], None]:
-            def target() -> None:
-                try:
-                    outcome[name] = service.handle(record)
-                except BaseException as exc:  # noqa: BLE001 - re-raised in the test below
-                    outcome[name] = exc
-
-            return target
-
-        one = threading.Thread(target=run("held", held, first), daemon=True)
-        one.start()
+        one = Background.call(lambda: held.handle(first), name="held").start()
         try:
             assert held.entered.wait(15), "the held handler never started"
-            two = threading.Thread(target=run("other", other, second), daemon=True)
-            two.start()
+            two = Background.call(lambda: other.handle(second), name="other").start()
             self.wait_until_blocked()
-            assert "other" not in outcome, "the second transaction did not wait for the first"
+            assert two.is_alive(), "the second transaction did not wait for the first"
         finally:
             gate.set()
-        one.join(30)
-        two.join(30)
-        assert not one.is_alive()
-        assert not two.is_alive()
-        for value in outcome.values():
-            if isinstance(value, BaseException):
-                raise value
-        replies, failed = outcome["other"]
+        one.outcome(30)
+        replies, failed = two.outcome(30)
         assert failed == []
         return held, other, replies
 

@@ -5,13 +5,13 @@ tests/unit/runtime/test_memory_ports.py."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 
 import pytest
 
 from orchestrator.runtime import LeaderLease
+from tests.support import eventually
 
 Leases = Callable[[str], LeaderLease]
 
@@ -61,14 +61,14 @@ class LeaderLeaseContract:
         try:
             assert first.holds()
             self.lose(first)
-            deadline = time.monotonic() + 10
-            while not second.holds():
-                assert time.monotonic() < deadline, "the lease was not handed over"
-                time.sleep(0.05)
-            deadline = time.monotonic() + 5
-            while first.holds():
-                assert time.monotonic() < deadline, "the old holder kept believing"
-                time.sleep(0.05)
+            eventually(second.holds, "the lease handed over", timeout=10, interval=0.05)
+            eventually(
+                first.holds,
+                "the old holder learnt it lost the lease",
+                until=lambda holds: not holds,
+                timeout=5,
+                interval=0.05,
+            )
             assert second.holds()
         finally:
             first.release()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -38,7 +37,7 @@ from orchestrator.codec import (
     register_schemas,
 )
 from orchestrator.config import Settings
-from orchestrator.messages import SCHEMA_PACKAGE, AvroSchemaFile, load_schema_dir
+from orchestrator.messages import AvroSchemaFile, load_schema_dir
 from orchestrator.runtime import Routes, load_sagas
 from orchestrator.saga import SagaRegistry
 
@@ -64,7 +63,8 @@ _bind = click.option(
     "schema_dirs",
     multiple=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Directory of .avsc files (repeatable). Default: the `schemas` package.",
+    help="Directory of .avsc files (repeatable). Default: the schemas of the messages of "
+    "the sagas in SAGA_SAGAS and the orchestrator's own.",
 )
 @click.pass_context
 def schemas(ctx: click.Context, schema_dirs: tuple[Path, ...]) -> None:
@@ -184,7 +184,14 @@ def _schema_files(ctx: click.Context) -> list[AvroSchemaFile]:
     dirs: Sequence[Path] = ctx.obj["schema_dirs"]
     try:
         if not dirs:
-            return load_schema_dir(importlib.resources.files(SCHEMA_PACKAGE))
+            # The Message classes are the schemas' source: the same ones the workers register.
+            registry = SagaRegistry(load_sagas(Settings.from_env().sagas))
+            by_name = {
+                m.avro_name: m.avro_schema
+                for d in registry.definitions
+                for m in d.message_types.values()
+            }
+            return [by_name[name] for name in sorted(by_name)]
         return [f for d in dirs for f in load_schema_dir(d)]
     except TypeError as exc:  # unreadable or non-record .avsc
         raise click.UsageError(str(exc)) from exc

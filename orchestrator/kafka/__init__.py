@@ -1,7 +1,9 @@
-"""The Kafka layer shared by the worker, the participant SDK and sagactl: client configuration
+"""The Kafka layer shared by the worker, the participant SDK and sagactl: the clients
+(confluent-kafka's, or an in-memory broker's for `memory://` bootstraps), client configuration
 from Settings, the consumed-record type, consuming and storing offsets, acknowledged publishing,
 dead-letter publishing and topic creation. Nothing here knows about sagas."""
 
+from orchestrator.kafka._clients import MEMORY_SCHEME, AdminClient, Consumer, Producer
 from orchestrator.kafka._config import (
     admin_config,
     consumer_config,
@@ -15,6 +17,7 @@ from orchestrator.kafka._dead_letters import (
     dead_letter_headers,
 )
 from orchestrator.kafka._delivery import DeliveryTracker, PublishError
+from orchestrator.kafka._memory import MemoryBroker
 from orchestrator.kafka._record import (
     ConsumedRecord,
     Headers,
@@ -34,12 +37,17 @@ from orchestrator.kafka._topics import (
 
 __all__ = [
     "DEAD_LETTER_SUFFIX",
+    "MEMORY_SCHEME",
+    "AdminClient",
     "ConsumedRecord",
+    "Consumer",
     "DeadLetter",
     "DeadLetterError",
     "DeadLetterPublisher",
     "DeliveryTracker",
     "Headers",
+    "MemoryBroker",
+    "Producer",
     "PublishError",
     "TopicProblem",
     "TopicSetupError",

@@ -3,12 +3,15 @@
     inbox = PostgresInbox(url, consumer="credit")
     credit = Participant("credit", settings=settings, codec=codec, inbox=inbox)
 
-    @credit.handles(ReserveCredit, topic="credit.commands")
-    def reserve(command: ReserveCredit, ctx: CommandContext) -> Message:
+    @credit.executes(OrderFulfilment, "reserve_credit")
+    def reserve(command: ReserveCredit, ctx: CommandContext) -> CreditReserved | CreditRejected:
         ...  # write to ctx.connection: same transaction as the inbox mark
         return CreditReserved(order_id=command.order_id, reservation_id=...)
 
     credit.run(stop_event)
+
+The step gives the command type, the topic and the replies the handler may return (see
+`_handlers`); `ParticipantTestClient` runs the same handlers in memory.
 
 Per batch, in one transaction of the participant's database: claim each command's step key
 (`saga_step_key`; another instance holding it makes this wait), answer the keys handled before
@@ -31,10 +34,10 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 from opentelemetry.trace import Tracer
 
 from orchestrator import headers as h
@@ -42,9 +45,11 @@ from orchestrator.codec import Codec, DecodeError
 from orchestrator.config import Settings
 from orchestrator.kafka import (
     ConsumedRecord,
+    Consumer,
     DeadLetterPublisher,
     DeliveryTracker,
     Headers,
+    Producer,
     consume_batch,
     consumer_config,
     producer_config,
@@ -54,6 +59,7 @@ from orchestrator.messages import Message
 from orchestrator.observability import MessageSpans
 from orchestrator.outage import is_outage as _is_outage
 from orchestrator.outage import is_transient
+from orchestrator.participant._handlers import Handler, Registration, for_step
 from orchestrator.participant._inbox import (
     Connection,
     Guard,
@@ -62,12 +68,12 @@ from orchestrator.participant._inbox import (
     StoredReply,
     guard_key_for,
 )
-from orchestrator.saga import CommandRefused
+from orchestrator.saga import CommandRefused, Saga
 
 log = structlog.get_logger(__name__)
 
 M = TypeVar("M", bound=Message)
-Handler = Callable[[Any, "CommandContext"], Message | None]
+H = TypeVar("H", bound=Handler)
 
 # Part of the wire format: the reply to a command always has this id, so a reply re-sent after
 # a crash is recognised by the orchestrator as the one it may already have. Never change.
@@ -91,13 +97,6 @@ class CommandContext:
     # step's current intent), or its message id when it carries none. A handler that keys its
     # own effects should use this, not message_id, which differs per attempt.
     step_key: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class _Registration:
-    command: type[Message]
-    topic: str
-    handler: Handler
 
 
 class _HandlerRaisedError(Exception):
@@ -134,7 +133,7 @@ class Participant:
         self._inbox = inbox
         self._handler_attempts = handler_attempts
         self._batch_max = batch_max_messages
-        self._by_topic: dict[str, dict[type[Message], _Registration]] = {}
+        self._by_topic: dict[str, dict[type[Message], Registration]] = {}
         self._delivery = DeliveryTracker()
         self.group_id = f"participant-{name}"
         self._tracer = tracer  # None: the global tracer (a no-op while tracing is off)
@@ -143,35 +142,73 @@ class Participant:
 
     # --- declaration -------------------------------------------------------------------------
 
-    def handles(self, command: type[M], *, topic: str) -> Callable[[Handler], Handler]:
-        """Register a handler for `command` arriving on `topic`. Its return value is the reply
-        (a success or failure message of the step); None sends no reply."""
+    def executes(self, saga: type[Saga], step: str) -> Callable[[H], H]:
+        """Register the handler of a saga step: its command, topic and the replies it may
+        return come from the step. Its return value is the reply (one of the step's success
+        or failure types); None sends no reply. Raises HandlerDeclarationError when the
+        handler's annotations do not fit the step."""
 
-        def register(handler: Handler) -> Handler:
-            on_topic = self._by_topic.setdefault(topic, {})
-            if command in on_topic:
-                raise ValueError(
-                    f"{self.name}: {command.__name__} on {topic} already has a handler"
-                )
-            on_topic[command] = _Registration(command, topic, handler)
+        def register(handler: H) -> H:
+            self._register(for_step(saga, step, handler, compensation=False))
             return handler
 
         return register
+
+    def compensates(self, saga: type[Saga], step: str) -> Callable[[H], H]:
+        """Register the handler of a saga step's compensation (see `executes`)."""
+
+        def register(handler: H) -> H:
+            self._register(for_step(saga, step, handler, compensation=True))
+            return handler
+
+        return register
+
+    def handles(self, command: type[M], *, topic: str) -> Callable[[H], H]:
+        """Register a handler for a command that is no saga's step (any reply is sent)."""
+
+        def register(handler: H) -> H:
+            self._register(Registration(command, topic, handler))
+            return handler
+
+        return register
+
+    def _register(self, registration: Registration) -> None:
+        on_topic = self._by_topic.setdefault(registration.topic, {})
+        if registration.command in on_topic:
+            raise ValueError(
+                f"{self.name}: {registration.command.__name__} on {registration.topic} "
+                "already has a handler"
+            )
+        on_topic[registration.command] = registration
 
     @property
     def topics(self) -> list[str]:
         return sorted(self._by_topic)
 
+    @property
+    def codec(self) -> Codec:
+        return self._codec
+
+    @property
+    def reply_types(self) -> frozenset[type[Message]]:
+        """Every reply type the handlers declared for saga steps may return."""
+        return frozenset(
+            reply
+            for on_topic in self._by_topic.values()
+            for registration in on_topic.values()
+            for reply in registration.replies or ()
+        )
+
     # --- batch processing (no Kafka: testable with a MemoryInbox) ------------------------------
 
-    def decode(self, record: ConsumedRecord) -> tuple[_Registration, Message]:
+    def decode(self, record: ConsumedRecord) -> tuple[Registration, Message]:
         """Raises DecodeError for poison, RegistryUnavailableError when the registry is down."""
         on_topic = self._by_topic.get(record.topic, {})
         message = self._codec.decode(record.topic, record.value, accepted=list(on_topic))
         return on_topic[type(message)], message
 
     def handle_batch(
-        self, commands: Sequence[tuple[ConsumedRecord, _Registration, Message]]
+        self, commands: Sequence[tuple[ConsumedRecord, Registration, Message]]
     ) -> tuple[list[StoredReply], list[tuple[ConsumedRecord, BaseException]]]:
         """Run handlers for new commands and mark them handled, in one inbox transaction.
 
@@ -200,7 +237,7 @@ class Participant:
     def _handle(
         self,
         tx: InboxTransaction,
-        commands: Sequence[tuple[ConsumedRecord, _Registration, Message]],
+        commands: Sequence[tuple[ConsumedRecord, Registration, Message]],
         *,
         isolate: bool,
     ) -> tuple[list[StoredReply], list[tuple[ConsumedRecord, BaseException]]]:
@@ -276,7 +313,7 @@ class Participant:
             else:
                 try:
                     with self._handling(record, registration):
-                        outcome = registration.handler(message, context)
+                        outcome = registration.run(message, context)
                     reply = None if outcome is None else self._reply(record, context, outcome)
                 except Exception as exc:
                     if _is_outage(exc):
@@ -296,7 +333,7 @@ class Participant:
     def _run_handler(
         self,
         tx: InboxTransaction,
-        registration: _Registration,
+        registration: Registration,
         message: Message,
         context: CommandContext,
     ) -> Message | BaseException | None:
@@ -304,7 +341,7 @@ class Participant:
         for attempt in range(1, self._handler_attempts + 1):
             try:
                 with tx.handling():
-                    return registration.handler(message, context)
+                    return registration.run(message, context)
             except Exception as exc:  # noqa: BLE001 - a handler's failure is data: retried, then dead-lettered
                 last = exc
                 log.warning(
@@ -363,7 +400,7 @@ class Participant:
         return self._reply(record, context, refused)
 
     @contextmanager
-    def _handling(self, record: ConsumedRecord, registration: _Registration) -> Iterator[None]:
+    def _handling(self, record: ConsumedRecord, registration: Registration) -> Iterator[None]:
         """The handler's span (under the command's) and its log binding, when in a batch."""
         spans = self._spans
         if spans is None or spans.get(record.coordinates) is None:
@@ -459,7 +496,7 @@ class Participant:
         dead_letters: DeadLetterPublisher,
         spans: MessageSpans,
     ) -> None:
-        commands: list[tuple[ConsumedRecord, _Registration, Message]] = []
+        commands: list[tuple[ConsumedRecord, Registration, Message]] = []
         coordinates: dict[str, str] = {}  # command message id -> record coordinates
         for record in records:
             identity = _identity(record)

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from confluent_kafka import Producer
 from opentelemetry.trace import Tracer
 
 from event_store import CheckpointStore, EventStore
 from orchestrator.archive import PeriodicAnchor
 from orchestrator.codec import Codec
 from orchestrator.config import Settings
-from orchestrator.kafka import producer_config
+from orchestrator.kafka import Producer, producer_config
 from orchestrator.observability import Metrics, active_tracer
 from orchestrator.outage import is_outage
 from orchestrator.runtime._memory import ReadAllCommandLog
@@ -60,8 +59,8 @@ class LeaderPorts:
         store: EventStore,
         checkpoints: CheckpointStore,
         *,
-        metrics: Metrics,
-        registry: SagaRegistry,
+        metrics: Metrics | None = None,
+        registry: SagaRegistry | None = None,
     ) -> LeaderPorts:
         """The PostgreSQL adapters on `settings.database_url`."""
         url, group = settings.database_url, settings.consumer_group
@@ -71,7 +70,10 @@ class LeaderPorts:
             checkpoints=checkpoints,
             timers=PostgresTimers(url, store),
             backlog=PostgresOutboxBacklog(url, relay_subscription(group)),
-            saga_gauges=SagaGaugeProbe(
+            # The saga gauges need the metrics to set and the saga types to report.
+            saga_gauges=None
+            if metrics is None or registry is None
+            else SagaGaugeProbe(
                 url,
                 metrics,
                 {d.name for d in registry.definitions},

@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import confluent_kafka
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from opentelemetry.trace import Tracer
 
 from event_store import CheckpointStore, EventStore
@@ -33,8 +33,11 @@ from orchestrator.archive import PeriodicAnchor
 from orchestrator.codec import Codec
 from orchestrator.config import ConfigError, Settings
 from orchestrator.kafka import (
+    AdminClient,
     ConsumedRecord,
+    Consumer,
     DeadLetterPublisher,
+    Producer,
     TopicSpec,
     admin_config,
     consume_batch,
@@ -252,12 +255,16 @@ class Worker:
 
     # --- offsets, rebalances ------------------------------------------------------------------
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(
+        self, consumer: confluent_kafka.Consumer, partitions: list[TopicPartition]
+    ) -> None:
         self._assigned.update((tp.topic, tp.partition) for tp in partitions)
         self._health.set_assigned_partitions(len(self._assigned))
         log.info("partitions assigned", count=len(partitions), total=len(self._assigned))
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(
+        self, consumer: confluent_kafka.Consumer, partitions: list[TopicPartition]
+    ) -> None:
         # Commit what is stored now: the next owner starts exactly after our last durable batch.
         try:
             consumer.commit(asynchronous=False)
@@ -266,7 +273,9 @@ class Worker:
                 log.warning("commit on revoke failed", error=str(exc))
         self._forget(partitions)
 
-    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_lost(
+        self, consumer: confluent_kafka.Consumer, partitions: list[TopicPartition]
+    ) -> None:
         self._forget(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:

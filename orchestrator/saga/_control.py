@@ -2,80 +2,103 @@
 
 They travel on a saga's reply topic, keyed by saga id, exactly like participants' replies, so
 that one consumer sees every input of an instance in order. Their Avro schemas live in
-``schemas/orchestrator/``.
+``orchestrator/saga/schemas/``, written from these classes.
 """
 
 from __future__ import annotations
 
-from orchestrator.messages import Message
+from orchestrator.messages import Long, Message
 
 
 class TimerFired(Message, avro_name="saga.orchestrator.TimerFired"):
-    """A durable timer came due; produced by the worker's timer poller."""
+    """A durable timer of a saga came due; produced by the worker's timer poller."""
 
     saga_id: str
+    """Id of the saga instance the message is for (also the Kafka key)."""
     timer_id: str
-    fire_at: str  # ISO-8601 UTC, as recorded in TimerScheduled
+    """Deterministic id of the timer, as in TimerScheduled."""
+    fire_at: str
+    """When the timer was due, ISO-8601 UTC, as in TimerScheduled."""
 
 
 class CancelSaga(Message, avro_name="saga.orchestrator.CancelSaga"):
-    """Operator: stop the saga and compensate every step that completed or may have."""
+    """Operator action: cancel the saga and compensate what completed."""
 
     saga_id: str
+    """Id of the saga instance the message is for (also the Kafka key)."""
     actor: str
+    """Who asked for the action (user name or service account)."""
     reason: str
+    """Why the action was taken, in the operator's words."""
 
 
 class RetryStep(Message, avro_name="saga.orchestrator.RetryStep"):
-    """Operator: run a failed step (or a failed compensation) again with a fresh retry budget."""
+    """Operator action: run a failed step or failed compensation again."""
 
     saga_id: str
+    """Id of the saga instance the message is for (also the Kafka key)."""
     step: str
+    """Name of the step to retry."""
     actor: str
+    """Who asked for the action (user name or service account)."""
     reason: str
+    """Why the action was taken, in the operator's words."""
 
 
 class ResolveSaga(Message, avro_name="saga.orchestrator.ResolveSaga"):
-    """Operator: the saga was settled by hand; close it with the given outcome.
-
-    ``outcome`` is one of ``completed``, ``compensated`` or ``failed``.
-    """
+    """Operator action: the saga was settled by hand; close it."""
 
     saga_id: str
+    """Id of the saga instance the message is for (also the Kafka key)."""
     outcome: str
+    """Final status to record: completed, compensated or failed."""
     actor: str
+    """Who asked for the action (user name or service account)."""
     reason: str
+    """Why the action was taken, in the operator's words."""
 
 
 class MessageDeadLettered(Message, avro_name="saga.orchestrator.MessageDeadLettered"):
-    """Worker: a message of this saga went to a dead-letter topic; the saga is parked."""
+    """A message of the saga was sent to a dead-letter topic; the saga is parked."""
 
     saga_id: str
+    """Id of the saga instance the message is for (also the Kafka key)."""
     topic: str
+    """Topic the message was consumed from."""
     partition: int
-    offset: int
+    """Partition the message was consumed from."""
+    offset: Long
+    """Offset of the message in that partition."""
     reason: str
+    """Why the message could not be handled (exception class and message)."""
 
 
 class MessageRedriven(Message, avro_name="saga.orchestrator.MessageRedriven"):
-    """Worker: a dead-lettered message of this saga was sent back to its topic."""
+    """A dead-lettered message of the saga was sent back to its topic."""
 
     saga_id: str
+    """Id of the saga instance the message is for (also the Kafka key)."""
     topic: str
+    """Topic the message was originally consumed from."""
     partition: int
-    offset: int
+    """Original partition of the message."""
+    offset: Long
+    """Original offset of the message."""
     actor: str
+    """Who redrove the message."""
 
 
 class CommandRefused(Message, avro_name="saga.orchestrator.CommandRefused"):
-    """Participant SDK: a command to execute a step was not executed, because the participant
-    had already handled that step's compensation (it overtook the command, or the command was
-    redelivered late). Sent as the reply to the refused attempt (step and attempt in headers);
-    the saga treats it as a failure of that attempt, and ignores it for any other attempt."""
+    """Participant reply: a command to execute a step was not executed because the participant had
+    already handled that step's compensation. The orchestrator treats it as a failure of the
+    attempt it answers (saga_step and saga_attempt headers)."""
 
     saga_id: str
+    """Id of the saga instance the message is for (also the Kafka key)."""
     step: str
+    """Name of the step whose command was refused."""
     reason: str
+    """Why, e.g. 'compensated': the step's compensation was handled first."""
 
 
 CONTROL_MESSAGES: tuple[type[Message], ...] = (

@@ -42,6 +42,9 @@ _STILL_HEARD_WHEN_RESOLVED = (
     MessageDeadLettered,
     MessageRedriven,
 )
+# Members of a stage that are done with it: succeeded, or skipped by `when=` (entering a stage
+# issues every member that runs, so a member still pending then was skipped).
+_NOT_RERUN = (StepStatus.SUCCEEDED, StepStatus.PENDING)
 RESOLVE_OUTCOMES = frozenset(
     {SagaStatus.COMPLETED.value, SagaStatus.COMPENSATED.value, SagaStatus.FAILED.value}
 )
@@ -179,14 +182,21 @@ class _Builder:
         if index == len(self.definition.stages):
             self.emit(ev.SagaCompleted(state=self.inst.state.model_dump(mode="json")))
             return
-        for step in self.definition.stages[index].steps:
+        # `when=`: decided from the state as the stage begins, so a replay decides the same and
+        # no event records a skip. A skipped step stays pending: never run, never compensated.
+        running = [s for s in self.definition.stages[index].steps if s.runs_in(self.inst.state)]
+        if not running:
+            self.enter_stage(index + 1)
+            return
+        for step in running:
             self.issue(step, self.inst.steps[step.name].attempt + 1, compensation=False)
 
     def issue(self, step: StepDef, attempt: int, *, compensation: bool) -> None:
         saga_id = self.inst.saga_id
         if compensation:
             assert step.compensation is not None
-            command = step.compensation.build(self.inst.state, saga_id)
+            reply = self.inst.steps[step.name].reply
+            command = step.compensation.build(self.inst.state, saga_id, reply)
             topic, timeout = step.compensation.topic, step.compensation.timeout
         else:
             command = step.build(self.inst.state, saga_id)
@@ -321,8 +331,8 @@ class _Builder:
 
     def after_success(self, step: StepDef) -> None:
         stage = self.definition.stages[step.stage]
-        # Fan-in: the stage is done when every member has succeeded.
-        if all(self.inst.steps[s.name].status is StepStatus.SUCCEEDED for s in stage.steps):
+        # Fan-in: the stage is done when every member has succeeded (or was skipped).
+        if all(self.inst.steps[s.name].status in _NOT_RERUN for s in stage.steps):
             self.enter_stage(step.stage + 1)
 
     # --- timers ------------------------------------------------------------------------------
@@ -474,7 +484,11 @@ class _Builder:
         # A failed saga compensated nothing, so its failed stage is re-entered as a whole:
         # in a parallel group, the siblings that were abandoned run again too.
         for member in self.definition.stages[step.stage].steps:
-            if self.inst.steps[member.name].status is not StepStatus.SUCCEEDED:
+            # Members still pending were skipped (`when=`) when the stage began: they stay so.
+            if self.inst.steps[member.name].status not in (
+                StepStatus.SUCCEEDED,
+                StepStatus.PENDING,
+            ):
                 self.emit(ev.StepRetried(step=member.name, compensation=False))
                 self.issue(member, self.inst.steps[member.name].attempt + 1, compensation=False)
 

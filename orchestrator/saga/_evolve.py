@@ -147,7 +147,8 @@ def _changes(definition: SagaDefinition, inst: SagaInstance, e: ev.SagaEvent) ->
         case ev.StepSucceeded():
             step = definition.steps[e.step]
             state = _hooked(definition, inst.state, step.on_success, e.received)
-            return dict(_completed(inst, e.step, status=StepStatus.SUCCEEDED), state=state)
+            done = _completed(inst, e.step, status=StepStatus.SUCCEEDED, reply=e.received)
+            return dict(done, state=state)
         case ev.StepFailed():
             step = definition.steps[e.step]
             state = inst.state

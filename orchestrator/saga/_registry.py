@@ -7,9 +7,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from event_store import RecordedEvent
 from orchestrator.messages import Message
 from orchestrator.saga import events as ev
-from orchestrator.saga._definition import Saga, SagaDefinition
+from orchestrator.saga._definition import SagaDefinition
 from orchestrator.saga._evolve import ReplayError, replay
 from orchestrator.saga._ids import saga_id_for
+from orchestrator.saga._saga import Saga
 from orchestrator.saga._state import SagaInstance
 
 

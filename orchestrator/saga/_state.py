@@ -9,6 +9,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from orchestrator.saga.events import Received
+
 
 class SagaStatus(StrEnum):
     STARTED = "started"
@@ -67,6 +69,8 @@ class StepState:
     # Operator retries after timeouts continue the intent (the step may have run).
     epoch: int = 1
     comp_epoch: int = 1
+    # The success reply that proved the step ran: what a compensation may be built from.
+    reply: Received | None = None
 
 
 @dataclass(frozen=True, slots=True)

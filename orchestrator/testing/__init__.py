@@ -19,7 +19,11 @@ Given / when / then::
 ``kind`` (what the relay sends as headers), so real participant handlers can be driven from the
 kit; ``run.when(reply, step=, attempt=, message_id=)`` delivers a participant's reply with the
 headers it set. ``kit.given(*events)`` starts from a recorded history instead of a start
-command. Replies are correlated to the outstanding command they answer (``step=``/``attempt=``
+command. ``SagaTestKit(saga, participants=[ParticipantTestClient(credit), ...])`` runs a saga
+against real participant handlers in memory: ``kit.drive()`` delivers the outstanding commands
+to them (through the SDK's real inbox semantics) and their replies back.
+
+Replies are correlated to the outstanding command they answer (``step=``/``attempt=``
 override that, to send late or stray replies). After every delivery the kit checks that the
 events survive a JSON round trip and that replaying the history reproduces the live instance.
 """
@@ -27,5 +31,14 @@ events survive a JSON round trip and that replaying the history reproduces the l
 from orchestrator.testing._clock import VirtualClock
 from orchestrator.testing._kit import SagaRun, SagaTestKit
 from orchestrator.testing._outcome import IssuedCommand, Outcome
+from orchestrator.testing._participants import Answer, Responder
 
-__all__ = ["IssuedCommand", "Outcome", "SagaRun", "SagaTestKit", "VirtualClock"]
+__all__ = [
+    "Answer",
+    "IssuedCommand",
+    "Outcome",
+    "Responder",
+    "SagaRun",
+    "SagaTestKit",
+    "VirtualClock",
+]

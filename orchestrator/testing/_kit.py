@@ -31,6 +31,7 @@ from orchestrator.saga import (
 )
 from orchestrator.testing._clock import VirtualClock
 from orchestrator.testing._outcome import IssuedCommand, Outcome
+from orchestrator.testing._participants import Responder
 
 
 class SagaTestKit:
@@ -46,8 +47,11 @@ class SagaTestKit:
         *sagas: type[Saga],
         clock: VirtualClock | None = None,
         event_format: int = events.CURRENT_EVENT_FORMAT,
+        participants: Sequence[Responder] = (),
     ) -> None:
         self.registry = SagaRegistry(sagas)
+        # Real participant handlers (ParticipantTestClient) that `drive` delivers commands to.
+        self.participants = tuple(participants)
         self.clock = clock or VirtualClock()
         # The format sagas started here are written in (SAGA_EVENT_FORMAT of a worker); sagas
         # from given() histories keep their own.
@@ -107,6 +111,45 @@ class SagaTestKit:
         self.clock.set(target)
         return outcomes
 
+    def drive(self) -> list[Outcome]:
+        """Deliver every outstanding command not delivered yet to the participant that
+        consumes its topic, and each reply back to its saga, until no new command is left.
+
+        A command whose topic no participant consumes stays outstanding (its timeout fires on
+        `advance`); a participant that sends no reply is silent the same way."""
+        outcomes: list[Outcome] = []
+        while True:
+            delivered = False
+            for run in list(self._runs.values()):
+                for command in run.outstanding:
+                    if command.message_id in run.sent:
+                        continue
+                    run.sent.add(command.message_id)
+                    responder = self._responder_for(command.topic)
+                    if responder is None:
+                        continue
+                    delivered = True
+                    answer = responder.answer(
+                        command,
+                        saga_id=run.saga_id,
+                        saga_type=run.definition.name,
+                        reply_topic=run.definition.reply_topic,
+                    )
+                    if answer is not None:
+                        outcomes.append(
+                            run.when(
+                                answer.message,
+                                step=answer.step,
+                                attempt=answer.attempt,
+                                message_id=answer.message_id,
+                            )
+                        )
+            if not delivered:
+                return outcomes
+
+    def _responder_for(self, topic: str) -> Responder | None:
+        return next((p for p in self.participants if p.answers(topic)), None)
+
     def settle(self, limit: timedelta = timedelta(days=30)) -> list[Outcome]:
         """Fire timers until none is pending: what happens when no more replies ever come."""
         outcomes: list[Outcome] = []
@@ -136,6 +179,8 @@ class SagaRun:
         self.history = history
         self._instance = replay(definition, history)
         self._last: Outcome | None = None
+        # Message ids of the commands `SagaTestKit.drive` has handed to participants.
+        self.sent: set[str] = set()
 
     # --- inspection ----------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ from sagas.trip_messages import (
     FlightCancelled,
     HotelUnavailable,
 )
-from tests.histories.sagas import RejectableRelease
+from tests.histories.sagas import ConditionalOrder, RejectableRelease
 
 HERE = Path(__file__).parent
 
@@ -153,6 +153,17 @@ def order_compensation_rejected(event_format: int) -> list[events.SagaEvent]:
     return run.history
 
 
+def conditional_free_order_compensated(event_format: int) -> list[events.SagaEvent]:
+    """A free order skips the credit step (`when=`); the shipment is rejected, and the stock is
+    released with the reservation id of the reply that reserved it."""
+    kit = SagaTestKit(ConditionalOrder, event_format=event_format)
+    run = kit.start(_order("order-6").model_copy(update={"amount_cents": 0}))
+    run.when(InventoryReserved(order_id="order-6", reservation_id="stock-6"))
+    run.when(ShipmentRejected(order_id="order-6", reason="address not served"))
+    run.when(InventoryReleased(order_id="order-6"))
+    return run.history
+
+
 Scenario = Callable[[int], list[events.SagaEvent]]
 SCENARIOS: dict[str, Scenario] = {
     "order_fulfilment_v1_completed": order_completed,
@@ -164,6 +175,8 @@ SCENARIOS: dict[str, Scenario] = {
 STEP_KEY_SCENARIOS: dict[str, Scenario] = {
     "order_fulfilment_v1_retried_after_timeouts": order_retried_after_timeouts,
     "rejectable_release_v1_compensation_rejected": order_compensation_rejected,
+    # The author's API of the typed redesign: `when=` and compensations built from replies.
+    "conditional_order_v1_free_order_compensated": conditional_free_order_compensated,
 }
 # Event format 1 (explicit timer events) under the bare names, recorded before formats
 # existed; later formats under a suffix.

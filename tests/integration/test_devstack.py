@@ -7,10 +7,13 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.support import Background
 
 STACK = Path(__file__).resolve().parents[2] / ".devstack" / "stack.py"
 
@@ -26,14 +29,13 @@ def load_stack() -> ModuleType:
 
 
 @pytest.fixture
-def squatter() -> tuple[int, threading.Event]:
+def squatter() -> Iterator[tuple[int, threading.Event]]:
     """A TCP server that accepts connections and never speaks Kafka."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
-    stop = threading.Event()
 
-    def serve() -> None:
+    def serve(stop: threading.Event) -> None:
         server.settimeout(0.2)
         held = []
         while not stop.is_set():
@@ -46,16 +48,18 @@ def squatter() -> tuple[int, threading.Event]:
             conn.close()
         server.close()
 
-    threading.Thread(target=serve, daemon=True).start()
-    yield server.getsockname()[1], stop
-    stop.set()
+    serving = Background(serve, name="squatter").start()
+    yield server.getsockname()[1], serving.stop_event
+    serving.stop(5)
 
 
 def test_up_refuses_a_kafka_port_held_by_something_else(
-    squatter: tuple[int, threading.Event], tmp_path: Path
+    squatter: tuple[int, threading.Event], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stack = load_stack()
-    stack.RUN = tmp_path  # keep this test away from the real stack's pid files
+    monkeypatch.setattr(
+        stack, "RUN", tmp_path
+    )  # keep this test away from the real stack's pid files
     port, _ = squatter
     settings = stack.Settings(
         database_url="unused",
@@ -72,9 +76,11 @@ def test_up_refuses_a_kafka_port_held_by_something_else(
     assert not (tmp_path / "kafka" / "kafka.pid").exists()
 
 
-def test_up_refuses_a_named_broker_that_does_not_answer(tmp_path: Path) -> None:
+def test_up_refuses_a_named_broker_that_does_not_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stack = load_stack()
-    stack.RUN = tmp_path
+    monkeypatch.setattr(stack, "RUN", tmp_path)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free_port = probe.getsockname()[1]

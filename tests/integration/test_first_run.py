@@ -14,17 +14,14 @@ import signal
 import socket
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
-import psycopg
 import pytest
 from confluent_kafka.admin import AdminClient
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from tests import support
 from tests.conftest import PgUrls
 from tests.integration.test_devstack import load_stack
 
@@ -62,21 +59,8 @@ def fresh_broker(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def scratch_database(pg_urls: PgUrls) -> Iterator[tuple[str, str]]:
     """(app URL, owner URL) of an empty database that nothing has migrated yet."""
-    name = f"first_run_{uuid.uuid4().hex[:10]}"
-    owner_role = str(conninfo_to_dict(pg_urls.owner).get("user") or "")
-    with psycopg.connect(pg_urls.superuser, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(name), sql.Identifier(owner_role)
-            )
-        )
-    try:
-        yield make_conninfo(pg_urls.app, dbname=name), make_conninfo(pg_urls.owner, dbname=name)
-    finally:
-        with psycopg.connect(pg_urls.superuser, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with support.scratch_database(pg_urls, prefix="first_run", migrated=False) as db:
+        yield db.app, db.owner
 
 
 def test_demo_succeeds_right_after_a_broker_starts_for_the_first_time(

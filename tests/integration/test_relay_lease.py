@@ -3,7 +3,6 @@ session ends, and re-confirmed at a bounded interval rather than on every relay 
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import psycopg
@@ -11,6 +10,7 @@ import psycopg
 from event_store import advisory_locks
 from orchestrator.runtime import PostgresLeaderLease as LeaderLease
 from tests.conftest import PgUrls
+from tests.support import eventually
 
 HOLDER_SQL = """
 SELECT pid FROM pg_locks
@@ -48,15 +48,15 @@ def test_one_leader_per_group_and_a_lost_session_hands_the_lease_over(pg_urls: P
         assert row == ("saga-relay-lease",), "operators can see who holds the lease"
 
         terminate(pg_urls.superuser, pid)
-        deadline = time.monotonic() + 10
-        while not second.holds():
-            assert time.monotonic() < deadline, "the lease was not handed over"
-            time.sleep(0.05)
-        taken_at = time.monotonic()
+        eventually(second.holds, "the lease handed over to the second", timeout=10, interval=0.05)
         # The old holder finds out at its next confirmation, within confirm_every_s.
-        while first.holds():
-            assert time.monotonic() - taken_at < 0.5 + 0.5, "the old leader kept believing"
-            time.sleep(0.05)
+        eventually(
+            first.holds,
+            "the old leader stopped believing it holds the lease",
+            until=lambda holds: not holds,
+            timeout=0.5 + 0.5,
+            interval=0.05,
+        )
         assert second.holds()
     finally:
         for lease in (first, second, other_group):

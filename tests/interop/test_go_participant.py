@@ -59,7 +59,8 @@ class GoWorld:
             "INVENTORY_REGISTRY_URL": self.registry_url,
             "INVENTORY_DATABASE_URL": self.world.owner_url,
             "INVENTORY_SCHEMAS": ",".join(
-                str(REPO / "schemas" / d) for d in ("examples/order_fulfilment", "orchestrator")
+                str(REPO / d)
+                for d in ("sagas/schemas/order_fulfilment", "orchestrator/saga/schemas")
             ),
             **settings,
         }
@@ -273,12 +274,13 @@ def test_poison_goes_to_the_dead_letter_topic_with_its_reason(go_world: GoWorld)
     letters = world.read_topic(f"{topic}.dlt", expected=len(poison))
     assert len(letters) == len(poison)
     for letter in letters:
+        assert letter.value is not None
         reason = poison[letter.value]
         assert letter.partition == partitions[letter.value]
         assert letter.header("dlt.original.topic") == topic
         message = letter.header("dlt.exception.message") or ""
         assert message.startswith(f"{reason}: "), message
         assert letter.header(h.MESSAGE_ID) == "m-poison"  # the original headers kept
-    trailing = next(x for x in letters if poison[x.value] == "trailing_bytes")
+    trailing = next(x for x in letters if poison[x.value or b""] == "trailing_bytes")
     assert "3 trailing bytes" in (trailing.header("dlt.exception.message") or "")
     assert not [e for e in world.effects() if e[0] == "inventory"]

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -16,7 +17,7 @@ from orchestrator.observability import TRACING_VARIABLES
 COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
 
 
-def load() -> dict[str, object]:
+def load() -> dict[str, Any]:
     document = yaml.safe_load(COMPOSE.read_text())
     assert isinstance(document, dict)
     return document
@@ -104,5 +105,5 @@ def test_participants_keep_their_own_database_and_never_see_owner_credentials() 
         settings = Settings.from_env(environment)
         assert settings.participant_database_url.rsplit("/", 1)[1] == "saga_participants"
         assert settings.database_url == worker.database_url  # the built-in schema registry
-    roles = load()["configs"]["roles"]["content"]  # type: ignore[index]
+    roles = load()["configs"]["roles"]["content"]
     assert "CREATE DATABASE saga_participants OWNER saga_participant" in roles

@@ -1,4 +1,5 @@
-"""The README's saga-author examples run as written, so the documentation cannot go stale."""
+"""The README's saga-author and participant examples run as written, so the documentation
+cannot go stale."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ def python_block_after(heading: str) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize("heading", ["### Unit-testing a saga"])
+@pytest.mark.parametrize(
+    "heading", ["## Writing a saga", "### Unit-testing a saga", "## Participant services"]
+)
 def test_the_readme_example_runs(heading: str) -> None:
     code = python_block_after(heading)
     # Running the README's own code is the point of this test.

@@ -12,7 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
-from confluent_kafka.admin import AdminClient, ConfigResource
+
+# confluent-kafka's admin package re-exports ConfigResource without listing it in its __all__.
+from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
 from event_store import NewEvent, canonical_json
 from event_store.postgres import PostgresEventStore
@@ -26,7 +28,7 @@ from orchestrator.archive import (
 )
 from orchestrator.cli import sagactl
 from tests.integration.archive.conftest import Keys
-from tests.integration.event_store.conftest import ScratchDb
+from tests.support import ScratchDb
 
 STREAMS = ("s-1", "s-2", "s-3", "s-4")
 

@@ -25,8 +25,8 @@ from orchestrator.cli import sagactl
 from sagas.order_services import Behaviour
 from tests.conftest import PgUrls
 from tests.integration.archive.conftest import Keys
-from tests.integration.event_store.conftest import ScratchDb, scratch_database
 from tests.integration.worker.conftest import World
+from tests.support import ScratchDb, scratch_database
 
 
 def _event_count(conninfo: str) -> int:

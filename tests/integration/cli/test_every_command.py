@@ -38,7 +38,7 @@ from tests.integration.cli.walk import (
     malformed_values,
     one_line_problem,
 )
-from tests.integration.event_store.conftest import ScratchDb, scratch_database
+from tests.support import ScratchDb, scratch_database
 
 # A parse error takes milliseconds; a call still running after this has accepted its value
 # and is waiting on a server (the unreachable ones).

@@ -7,21 +7,15 @@ import uuid
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from event_store.migrations import migrate
 from orchestrator.codec import PostgresSchemaRegistryClient
 from tests.conftest import PgUrls
+from tests.support import scratch_database
 
 MIGRATION = "050_schema_registry.sql"
-
-
-def _on_database(url: str, database: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
 
 
 @pytest.fixture(scope="session")
@@ -31,32 +25,13 @@ def registry_db(pg_urls: PgUrls, tmp_path_factory: pytest.TempPathFactory) -> It
     Private, so these tests neither see nor disturb what other suites do to the shared
     database; dropped at the end of the session.
     """
-    database = f"saga_codec_{uuid.uuid4().hex[:10]}"
-    owner = urlsplit(pg_urls.owner).username or ""
-    app_role = urlsplit(pg_urls.app).username or ""
-    with psycopg.connect(pg_urls.superuser, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(database), sql.Identifier(owner)
-            )
-        )
-    urls = PgUrls(
-        app=_on_database(pg_urls.app, database),
-        owner=_on_database(pg_urls.owner, database),
-        superuser=pg_urls.superuser,
-    )
     directory = tmp_path_factory.mktemp("registry-migration")
     source = resources.files("event_store.migrations") / MIGRATION
     with resources.as_file(source) as path:
         shutil.copy(Path(path), directory / MIGRATION)
-    try:
-        migrate(urls.owner, app_role, directory=directory)
-        yield urls
-    finally:
-        with psycopg.connect(pg_urls.superuser, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-            )
+    with scratch_database(pg_urls, prefix="saga_codec", migrated=False) as db:
+        migrate(db.owner, db.app_role, directory=directory)
+        yield PgUrls(app=db.app, owner=db.owner, superuser=pg_urls.superuser)
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from orchestrator.codec import (
     ValidationFailedError,
     WrongMagicByteError,
 )
+from tests.support import eventually
 from tests.unit.codec.codec_samples import ReserveStock, StockReserved, typical_command
 
 ONE_MIB = 1024 * 1024
@@ -69,15 +70,17 @@ class Broker:
         )
         try:
             consumer.subscribe([topic])
-            deadline = 60
-            while deadline:
-                message = consumer.poll(1.0)
-                deadline -= 1
-                if message is None:
-                    continue
-                assert message.error() is None, message.error()
-                return message.value()
-            raise AssertionError(f"nothing came back from {topic}")
+            # poll() itself blocks for up to a second: no pause between polls.
+            message = eventually(
+                lambda: consumer.poll(1.0),
+                f"a message back from {topic}",
+                until=lambda polled: polled is not None,
+                timeout=60,
+                interval=0.0,
+            )
+            assert message is not None
+            assert message.error() is None, message.error()
+            return message.value()
         finally:
             consumer.close()
 

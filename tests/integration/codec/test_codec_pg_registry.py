@@ -68,7 +68,7 @@ from orchestrator.codec import PostgresSchemaRegistryClient
 conninfo, subject, schema, start_at = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 client = PostgresSchemaRegistryClient(conninfo)
 client.get_compatibility()  # connect before the start line, so both race on the insert only
-time.sleep(max(0.0, start_at - time.time()))
+time.sleep(max(0.0, start_at - time.time()))  # on purpose: both children start at one instant
 print(client.register_schema(subject, Schema(schema, "AVRO")))
 """
 

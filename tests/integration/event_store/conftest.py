@@ -1,75 +1,26 @@
 """Private databases for the event-store tests, and a gate that holds appends at COMMIT.
 
-Every database here is created by the superuser, owned by the owner role, migrated by the real
-runner as the owner, and dropped at the end, so tamper, verify-all and rebuild tests never see
-another suite's rows (nor leave theirs behind).
+Every database here is a `tests.support.scratch_database` (created, migrated, dropped at the
+end), so tamper, verify-all and rebuild tests never see another suite's rows (nor leave theirs
+behind).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from event_store.migrations import migrate
 from tests.conftest import PgUrls
-
-
-@dataclass(frozen=True)
-class ScratchDb:
-    name: str
-    app: str
-    owner: str
-    superuser: str
-    app_role: str
-    owner_role: str
-
-
-def _user(conninfo: str) -> str:
-    return str(conninfo_to_dict(conninfo).get("user") or "")
-
-
-@contextmanager
-def scratch_database(pg_urls: PgUrls, *, migrated: bool = True) -> Iterator[ScratchDb]:
-    name = f"es_test_{uuid.uuid4().hex[:12]}"
-    db = ScratchDb(
-        name=name,
-        app=make_conninfo(pg_urls.app, dbname=name),
-        owner=make_conninfo(pg_urls.owner, dbname=name),
-        superuser=make_conninfo(pg_urls.superuser, dbname=name),
-        app_role=_user(pg_urls.app),
-        owner_role=_user(pg_urls.owner),
-    )
-    with psycopg.connect(pg_urls.superuser, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(name), sql.Identifier(db.owner_role)
-            )
-        )
-    try:
-        if migrated:
-            migrate(db.owner, app_role=db.app_role)
-        yield db
-    finally:
-        with psycopg.connect(pg_urls.superuser, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+from tests.support import ScratchDb, eventually, scratch_database
 
 
 @pytest.fixture(scope="module")
 def module_db(pg_urls: PgUrls) -> Iterator[ScratchDb]:
     """One migrated database for a test module; see `clean_db` for a clean slate per test."""
-    with scratch_database(pg_urls) as db:
+    with scratch_database(pg_urls, prefix="es_test") as db:
         yield db
 
 
@@ -91,7 +42,7 @@ def clean_db(module_db: ScratchDb) -> ScratchDb:
 @pytest.fixture
 def fresh_db(pg_urls: PgUrls) -> Iterator[ScratchDb]:
     """A database of this test's own (tampering tests, migrations, rebuild)."""
-    with scratch_database(pg_urls) as db:
+    with scratch_database(pg_urls, prefix="es_test") as db:
         yield db
 
 
@@ -160,14 +111,13 @@ class CommitGate:
     def wait_for_waiters(
         self, count: int, timeout: float = 15.0, *, other_than: frozenset[int] = frozenset()
     ) -> list[int]:
-        deadline = time.monotonic() + timeout
-        pids: list[int] = []
-        while time.monotonic() < deadline:
-            pids = [pid for pid in self.waiting_pids() if pid not in other_than]
-            if len(pids) >= count:
-                return pids
-            time.sleep(0.02)
-        raise AssertionError(f"expected {count} append(s) held at COMMIT, saw {pids}")
+        return eventually(
+            lambda: [pid for pid in self.waiting_pids() if pid not in other_than],
+            f"{count} append(s) held at COMMIT (pids of the waiters)",
+            until=lambda pids: len(pids) >= count,
+            timeout=timeout,
+            interval=0.02,
+        )
 
 
 @pytest.fixture
@@ -178,26 +128,3 @@ def commit_gate(clean_db: ScratchDb) -> Iterator[CommitGate]:
         yield gate
     finally:
         gate.uninstall()
-
-
-class Background(threading.Thread):
-    """Runs a call in a thread and keeps its result or exception for the test to check."""
-
-    def __init__(self, target: Any) -> None:
-        super().__init__(daemon=True)
-        self._call = target
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.result = self._call()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test, which re-raises
-            self.error = exc
-
-    def outcome(self, timeout: float = 30.0) -> Any:
-        self.join(timeout)
-        assert not self.is_alive(), "the background call did not finish"
-        if self.error is not None:
-            raise self.error
-        return self.result

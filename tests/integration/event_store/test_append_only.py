@@ -10,7 +10,7 @@ from psycopg import errors
 
 from event_store import NewEvent
 from event_store.postgres import PostgresEventStore
-from tests.integration.event_store.conftest import ScratchDb
+from tests.support import ScratchDb
 
 STATEMENTS = {
     "UPDATE": "UPDATE events SET data = '{\"forged\": true}'",

@@ -12,7 +12,7 @@ from event_store import NewEvent
 from event_store.postgres import PostgresEventStore
 from orchestrator.cli._db import db
 from tests.conftest import PgUrls
-from tests.integration.event_store.conftest import ScratchDb, scratch_database
+from tests.support import ScratchDb, scratch_database
 
 
 def run(database: ScratchDb, *args: str) -> Result:

@@ -20,7 +20,7 @@ from event_store.migrations import (
     pending_migrations,
 )
 from tests.conftest import PgUrls
-from tests.integration.event_store.conftest import ScratchDb, scratch_database
+from tests.support import ScratchDb, scratch_database
 
 
 @pytest.fixture

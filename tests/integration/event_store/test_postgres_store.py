@@ -4,7 +4,6 @@ racing writers, and payloads surviving the trip through jsonb with their chain i
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +15,8 @@ from hypothesis import strategies as st
 from event_store import ConcurrencyError, EventStore, NewEvent, StreamAppend
 from event_store.postgres import PostgresEventStore
 from tests.event_store_contract import MAX_PAYLOAD, EventStoreContract
-from tests.integration.event_store.conftest import Background, CommitGate, ScratchDb, wipe
+from tests.integration.event_store.conftest import CommitGate, wipe
+from tests.support import Background, ScratchDb, eventually
 
 
 class TestPostgresEventStore(EventStoreContract):
@@ -38,18 +38,23 @@ def pg_store(clean_db: ScratchDb) -> Iterator[PostgresEventStore]:
 
 def wait_until_blocked_on_a_transaction(db: ScratchDb, timeout: float = 15.0) -> None:
     """Until some session of `db` waits for another transaction (here: on the unique index)."""
-    deadline = time.monotonic() + timeout
     with psycopg.connect(db.superuser, autocommit=True) as conn:
-        while time.monotonic() < deadline:
+
+        def waiting() -> int:
             row = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
                 "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'",
                 [db.name],
             ).fetchone()
-            if row is not None and row[0] > 0:
-                return
-            time.sleep(0.02)
-    raise AssertionError("no session ever waited on the racing insert")
+            return 0 if row is None else int(row[0])
+
+        eventually(
+            waiting,
+            "a session waiting on the racing insert (sessions waiting)",
+            until=lambda count: count > 0,
+            timeout=timeout,
+            interval=0.02,
+        )
 
 
 def test_a_writer_that_loses_the_race_gets_a_conflict(
@@ -59,11 +64,11 @@ def test_a_writer_that_loses_the_race_gets_a_conflict(
     # it yet, so the loser inserts version 1 too and waits on the unique index. When the winner
     # commits, the loser's insert fails, its transaction is re-run, and it reports a conflict.
     commit_gate.close()
-    winner = Background(lambda: pg_store.append("held-1", "T", 0, [NewEvent("Won", {})]))
+    winner = Background.call(lambda: pg_store.append("held-1", "T", 0, [NewEvent("Won", {})]))
     winner.start()
     commit_gate.wait_for_waiters(1)
     with PostgresEventStore(clean_db.app) as other:
-        loser = Background(
+        loser = Background.call(
             lambda: other.append_batch(
                 [
                     StreamAppend("held-1", "T", 0, [NewEvent("Lost", {})]),
@@ -125,10 +130,10 @@ json_leaf = (
     | st.booleans()
     | st.integers(min_value=-(2**80), max_value=2**80)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
+    | st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]))
 )
 json_data: st.SearchStrategy[dict[str, Any]] = st.dictionaries(
-    st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=8),
+    st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=8),
     st.recursive(
         json_leaf,
         lambda children: (

@@ -20,7 +20,7 @@ from event_store.projections import (
     Timer,
     rebuild,
 )
-from tests.integration.event_store.conftest import ScratchDb
+from tests.support import ScratchDb
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 

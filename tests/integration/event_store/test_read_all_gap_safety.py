@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from functools import partial
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -18,16 +18,25 @@ from psycopg.conninfo import make_conninfo
 from event_store import NewEvent, RecordedEvent
 from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
 from event_store.subscription import CatchUpSubscription
-from tests.integration.event_store.conftest import Background, CommitGate, ScratchDb
+from tests.integration.event_store.conftest import CommitGate
+from tests.support import Background, ScratchDb, eventually
+
+# The waits for read_all to catch up (`eventually`): another suite's open transaction anywhere
+# on the server holds the horizon back for a moment; what must hold at once is only that
+# nothing is returned too early.
+CATCH_UP_S = 15.0
 
 
-def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    # Another suite's open transaction anywhere on the server holds the horizon back for a
-    # moment; what must hold at once is only that nothing is returned too early.
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "read_all never caught up"
-        time.sleep(0.05)
+def wait_read_all(
+    store: PostgresEventStore, count: int, *, after: int = 0, timeout: float = CATCH_UP_S
+) -> None:
+    eventually(
+        lambda: len(store.read_all(after, 100)),
+        f"read_all after position {after} returns {count} events",
+        until=count.__eq__,
+        timeout=timeout,
+        interval=0.05,
+    )
 
 
 def test_a_later_position_is_withheld_until_the_earlier_transaction_commits(
@@ -35,7 +44,7 @@ def test_a_later_position_is_withheld_until_the_earlier_transaction_commits(
 ) -> None:
     with PostgresEventStore(clean_db.app) as store, PostgresEventStore(clean_db.app) as other:
         commit_gate.close()
-        slow = Background(
+        slow = Background.call(
             lambda: store.append("held-1", "T", 0, [NewEvent("Slow", {}), NewEvent("Slow", {})])
         )
         slow.start()
@@ -57,7 +66,7 @@ def test_a_later_position_is_withheld_until_the_earlier_transaction_commits(
         slow_result = slow.outcome()
         assert max(slow_result.positions) < fast.positions[0]
 
-        eventually(lambda: len(store.read_all(0, 100)) == 3)
+        wait_read_all(store, 3)
         seen = store.read_all(0, 100)
         assert [e.event_type for e in seen] == ["Slow", "Slow", "Fast"]
 
@@ -85,12 +94,12 @@ def test_a_reader_resuming_after_a_higher_position_still_gets_the_lower_one(
         older.execute(RAW_INSERT, ["older-1", "Older"])  # older id, higher position
         older.commit()
 
-        eventually(lambda: len(store.read_all(0, 100)) == 1)
+        wait_read_all(store, 1)
         (first,) = store.read_all(0, 100)
         assert first.event_type == "Older"
 
         newer.commit()
-        eventually(lambda: len(store.read_all(first.position, 100)) == 1)
+        wait_read_all(store, 1, after=first.position)
         (second,) = store.read_all(first.position, 100)
     assert second.event_type == "Newer"
     assert second.position < first.position  # what a position-only reader would have skipped
@@ -98,7 +107,6 @@ def test_a_reader_resuming_after_a_higher_position_still_gets_the_lower_one(
 
 def test_a_subscription_tailing_busy_writers_misses_nothing(clean_db: ScratchDb) -> None:
     seen: list[RecordedEvent] = []
-    stop = threading.Event()
     written: list[int] = []
     lock = threading.Lock()
 
@@ -118,18 +126,20 @@ def test_a_subscription_tailing_busy_writers_misses_nothing(clean_db: ScratchDb)
         subscription = CatchUpSubscription(
             reader, checkpoints, "tail-test", seen.extend, batch_size=7
         )
-        tail = threading.Thread(target=subscription.run, args=(stop, 0.01))
-        tail.start()
-        writers = [threading.Thread(target=writer, args=(seed,)) for seed in range(4)]
+        tail = Background(lambda stop: subscription.run(stop, 0.01), name="tail").start()
+        writers = [Background.call(partial(writer, seed)).start() for seed in range(4)]
         for thread in writers:
-            thread.start()
-        for thread in writers:
-            thread.join()
+            thread.outcome(90)
         try:
-            eventually(lambda: len(seen) >= len(written))
+            eventually(
+                lambda: len(seen),
+                f"the subscription delivered all {len(written)} written",
+                until=lambda count: count >= len(written),
+                timeout=CATCH_UP_S,
+                interval=0.05,
+            )
         finally:
-            stop.set()
-            tail.join(10)
+            tail.stop(10)
         assert checkpoints.load("tail-test") == seen[-1].position
     positions = [e.position for e in seen]
     assert len(positions) == len(set(positions)), "an event was delivered twice"
@@ -151,7 +161,7 @@ def test_a_writer_in_another_database_does_not_hold_the_reader_back(
         assert held is not None
         assert held[0] is not None
         appended = store.append("s-1", "T", 0, [NewEvent("E", {})])
-        eventually(lambda: len(store.read_all(0, 10)) == 1, timeout=5.0)
+        wait_read_all(store, 1, timeout=5.0)
         assert [e.position for e in store.read_all(0, 10)] == list(appended.positions)
         elsewhere.rollback()
 
@@ -160,7 +170,8 @@ def test_a_writer_in_this_database_still_holds_the_reader_back(clean_db: Scratch
     with PostgresEventStore(clean_db.app) as store, psycopg.connect(clean_db.app) as open_tx:
         open_tx.execute("SELECT pg_current_xact_id()")  # assigns an xid: a possible writer
         store.append("s-2", "T", 0, [NewEvent("E", {})])
+        # A wait on purpose: the reader must still be held back after time has passed.
         time.sleep(0.3)
         assert store.read_all(0, 10) == []
         open_tx.rollback()
-        eventually(lambda: len(store.read_all(0, 10)) == 1)
+        wait_read_all(store, 1)

@@ -7,8 +7,7 @@ import psycopg
 
 from event_store import NewEvent
 from event_store.postgres import PostgresEventStore
-from tests.integration.event_store.conftest import ScratchDb
-from tests.integration.event_store.test_read_all_gap_safety import eventually
+from tests.support import ScratchDb, eventually
 
 
 def test_only_the_asked_types_and_a_resume_point_past_the_rest(clean_db: ScratchDb) -> None:
@@ -43,4 +42,9 @@ def test_the_resume_point_never_passes_an_open_writer(clean_db: ScratchDb) -> No
         events, resume = store.read_type(0, ["CommandIssued"], 100)
         assert (events, resume) == ([], 0)
         open_tx.rollback()
-        eventually(lambda: len(store.read_type(0, ["CommandIssued"], 100)[0]) == 1)
+        eventually(
+            lambda: len(store.read_type(0, ["CommandIssued"], 100)[0]),
+            "read_type returns the late command once its writer is gone",
+            until=(1).__eq__,
+            timeout=15.0,
+        )

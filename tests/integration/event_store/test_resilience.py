@@ -14,7 +14,7 @@ import select
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -23,7 +23,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from event_store import ConcurrencyError, NewEvent, StreamAppend
 from event_store._retry import RetryPolicy
 from event_store.postgres import PostgresEventStore
-from tests.integration.event_store.conftest import Background, CommitGate, ScratchDb
+from tests.integration.event_store.conftest import CommitGate
+from tests.support import Background, ScratchDb
 
 FAST_RETRY = RetryPolicy(max_attempts=6, initial_wait=0.01, max_wait=0.2)
 EVENTS = [NewEvent("Reserved", {"n": 1}), NewEvent("Charged", {"n": 2})]
@@ -41,7 +42,7 @@ def test_terminated_during_commit_the_append_is_retried_and_written_once(
 ) -> None:
     with PostgresEventStore(clean_db.app, retry=FAST_RETRY) as store:
         commit_gate.close()
-        append = Background(lambda: store.append("held-1", "T", 0, EVENTS, message_id="m-1"))
+        append = Background.call(lambda: store.append("held-1", "T", 0, EVENTS, message_id="m-1"))
         append.start()
         caplog.set_level(logging.WARNING, logger="event_store")
         (pid,) = commit_gate.wait_for_waiters(1)  # the backend is inside COMMIT
@@ -65,7 +66,7 @@ def test_terminated_in_a_batch_every_stream_is_written_once(
     ]
     with PostgresEventStore(clean_db.app, retry=FAST_RETRY) as store:
         commit_gate.close()
-        append = Background(lambda: store.append_batch(batch))
+        append = Background.call(lambda: store.append_batch(batch))
         append.start()
         (pid,) = commit_gate.wait_for_waiters(1)
         terminate(clean_db, pid)
@@ -92,8 +93,8 @@ class CommitCuttingProxy:
         self._threads: list[threading.Thread] = []
         self._spawn(self._accept)
 
-    def _spawn(self, target: object, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
         thread.start()
         self._threads.append(thread)
 

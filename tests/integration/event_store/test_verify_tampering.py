@@ -16,7 +16,7 @@ from event_store import NewEvent
 from event_store.postgres import PostgresEventStore
 from event_store.projections import PostgresProjector
 from event_store.verify import expected_hash
-from tests.integration.event_store.conftest import ScratchDb
+from tests.support import ScratchDb
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from click.testing import CliRunner, Result
 from event_store.postgres import PostgresEventStore
 from orchestrator.cli import sagactl
 from tests.conftest import PgUrls
-from tests.integration.event_store.conftest import scratch_database
 from tests.integration.forensics.conftest import Sagactl, ok, one_line_error
+from tests.support import scratch_database
 from tests.unit.forensics.histories import compensated_order, recorded
 
 EVENTS = 13  # compensated_order()'s length

@@ -18,7 +18,7 @@ from event_store.postgres import PostgresEventStore
 from orchestrator.cli import sagactl
 from tests.conftest import PgUrls
 from tests.integration.cli.walk import REPO
-from tests.integration.event_store.conftest import ScratchDb, scratch_database
+from tests.support import ScratchDb, scratch_database
 
 EVENTS = 3000  # three pages of 1,000: progress is reported at a third, two thirds, the end
 

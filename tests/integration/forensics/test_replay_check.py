@@ -30,7 +30,7 @@ def _swapped(saga: type[OrderFulfilment]) -> type[OrderFulfilment]:
         (saga,),
         {"__module__": __name__, "steps": (second, first, *rest)},
     )
-    return changed  # type: ignore[return-value]
+    return changed
 
 
 SwappedOrder = _swapped(OrderFulfilment)

@@ -3,7 +3,6 @@ upgrade of an inbox table created by the release before step keys."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import psycopg
@@ -16,7 +15,7 @@ from orchestrator.participant import Inbox, PostgresInbox
 from orchestrator.saga import step_key_for
 from tests.conftest import PgUrls
 from tests.inbox_contract import SAGA, STEP, InboxContract, Service, command_record
-from tests.integration.event_store.conftest import ScratchDb, scratch_database
+from tests.support import ScratchDb, eventually, scratch_database
 
 # The table exactly as the release before step keys created it.
 FIRST_RELEASE_DDL = """
@@ -55,18 +54,23 @@ class TestPostgresInbox(InboxContract):
 
     def wait_until_blocked(self) -> None:
         """Until a session of this database waits for another transaction's lock."""
-        deadline = time.monotonic() + 15
         with psycopg.connect(self.db.superuser, autocommit=True) as conn:
-            while True:
+
+            def waiting() -> int:
                 row = conn.execute(
                     "SELECT count(*) FROM pg_stat_activity "
                     "WHERE datname = %s AND wait_event_type = 'Lock' AND query LIKE %s",
                     [self.db.name, 'INSERT INTO "participant_inbox"%'],
                 ).fetchone()
-                if row is not None and row[0] > 0:
-                    return
-                assert time.monotonic() < deadline, "no transaction ever waited for the held one"
-                time.sleep(0.02)
+                return 0 if row is None else int(row[0])
+
+            eventually(
+                waiting,
+                "a transaction waiting for the held one (sessions waiting)",
+                until=lambda count: count > 0,
+                timeout=15,
+                interval=0.02,
+            )
 
 
 def test_a_table_of_the_first_release_is_upgraded_in_place_and_its_rows_honoured(

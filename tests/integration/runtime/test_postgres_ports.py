@@ -20,9 +20,9 @@ from orchestrator.runtime import (
 from tests.checkpoint_contract import CheckpointContract
 from tests.command_log_contract import CommandLogContract
 from tests.conftest import PgUrls
-from tests.integration.event_store.conftest import ScratchDb
 from tests.leader_lease_contract import LeaderLeaseContract, Leases
 from tests.outbox_backlog_contract import SUBSCRIPTION, BacklogWorld, OutboxBacklogContract
+from tests.support import ScratchDb
 from tests.timers_contract import TimersContract, TimersWorld
 
 

@@ -15,10 +15,9 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from event_store.migrations import migrate
 from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
 from event_store.projections import PostgresProjector
 from orchestrator.codec import Codec
@@ -47,14 +43,11 @@ from sagas.order_messages import PlaceOrder
 from sagas.order_services import EFFECTS_DDL, SERVICES, Behaviour, order_service
 from tests.conftest import PgUrls
 from tests.integration.worker.isolated import make_variant
+from tests.support import Background, eventually, scratch_database
 
 REPO = Path(__file__).resolve().parents[3]
 TERMINAL = frozenset({"completed", "compensated", "failed", "compensation_failed", "cancelled"})
 WAIT_S = 60.0
-
-
-def _user(conninfo: str) -> str:
-    return str(conninfo_to_dict(conninfo).get("user") or "")
 
 
 @dataclass
@@ -66,31 +59,10 @@ class EventRow:
     metadata: dict[str, Any]
 
 
-class Background(threading.Thread):
-    """Runs `target(stop)` until stopped; keeps the exception that ended it, if any."""
-
-    def __init__(self, name: str, target: Callable[[threading.Event], None]) -> None:
-        super().__init__(name=name, daemon=True)
-        self.stop_event = threading.Event()
-        self._target_fn = target
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._target_fn(self.stop_event)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test, which fails on it
-            self.error = exc
-
-    def stop(self, timeout: float = 40.0) -> None:
-        self.stop_event.set()
-        self.join(timeout)
-        assert not self.is_alive(), f"{self.name} did not stop within {timeout:.0f}s"
-
-
 @dataclass
 class RunningWorker:
     worker: Worker
-    thread: Background
+    thread: Background[None]
     metrics_registry: CollectorRegistry
     health: HealthState
     closers: list[Callable[[], None]]
@@ -102,12 +74,12 @@ class RunningWorker:
         return self.metrics_registry.get_sample_value("saga_worker_paused") or 0.0
 
     def stop(self) -> None:
+        """Stop the worker; what it crashed with, if it did, is raised here."""
         try:
             self.thread.stop()
         finally:
             for close in self.closers:
                 close()
-        assert self.thread.error is None, f"{self.thread.name} crashed: {self.thread.error!r}"
 
 
 @dataclass
@@ -124,7 +96,7 @@ class World:
     codec: Codec
     log_dir: Path
     timeout_s: float | None = None
-    threads: list[Background] = field(default_factory=list)
+    threads: list[Background[None]] = field(default_factory=list)
     workers: list[RunningWorker] = field(default_factory=list)
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _producer: Producer | None = None
@@ -148,7 +120,7 @@ class World:
             client_id=f"saga-worker-{name}",
             tracer=tracer,
         )
-        thread = Background(f"worker-{name}-{self.suffix}", worker.run)
+        thread = Background(worker.run, name=f"worker-{name}-{self.suffix}")
         running = RunningWorker(
             worker, thread, metrics_registry, health, [projector.close, store.close]
         )
@@ -197,13 +169,13 @@ class World:
         # would rebalance (and wait for) every other run's participants.
         participant.group_id = f"participant-{service}{instance}-{self.suffix}"
 
-        def run(stop: threading.Event, participant: Any = participant, inbox: Any = inbox):
+        def run(stop: threading.Event) -> None:
             try:
                 participant.run(stop)
             finally:
                 inbox.close()
 
-        thread = Background(f"{participant.group_id}", run)
+        thread = Background(run, name=participant.group_id)
         self.threads.append(thread)
         thread.start()
         return participant.group_id
@@ -268,9 +240,10 @@ class World:
     # --- observation -------------------------------------------------------------------------
 
     def check_alive(self) -> None:
+        """Fail at once if a thread of this world ended unasked, or a worker child crashed."""
         for thread in [*self.threads, *(w.thread for w in self.workers)]:
-            if not thread.is_alive() and not thread.stop_event.is_set():
-                raise AssertionError(f"{thread.name} died: {thread.error!r}")
+            if thread.died():
+                raise AssertionError(f"{thread.name} died: {thread.error!r}") from thread.error
 
     def statuses(self, saga_ids: list[str]) -> dict[str, str]:
         with psycopg.connect(self.app_url, autocommit=True) as conn:
@@ -289,23 +262,31 @@ class World:
         what: str = "terminal",
     ) -> dict[str, str]:
         """Poll the saga_instances projection until every saga's status satisfies `done`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            statuses = self.statuses(saga_ids)
-            if len(statuses) == len(saga_ids) and all(map(done, statuses.values())):
-                return statuses
-            self.check_alive()
-            for child in self.children:
-                if child.poll() is not None and child.returncode not in (0, -signal.SIGKILL):
-                    raise AssertionError(f"worker child exited {child.returncode}")
-            if time.monotonic() > deadline:
-                counts = Counter(statuses.values())
-                counts["<not projected>"] = len(saga_ids) - len(statuses)
-                raise AssertionError(
-                    f"after {timeout:.0f}s only {sum(map(done, statuses.values()))} of "
-                    f"{len(saga_ids)} sagas are {what}; statuses: {dict(counts)}"
-                )
-            time.sleep(0.2)
+
+        def settled(statuses: dict[str, str]) -> bool:
+            return len(statuses) == len(saga_ids) and all(map(done, statuses.values()))
+
+        def summary(statuses: dict[str, str]) -> str:
+            counts = Counter(statuses.values())
+            counts["<not projected>"] = len(saga_ids) - len(statuses)
+            return f"{sum(map(done, statuses.values()))} are {what}; statuses: {dict(counts)}"
+
+        return eventually(
+            lambda: self.statuses(saga_ids),
+            f"all {len(saga_ids)} sagas {what}",
+            until=settled,
+            timeout=timeout,
+            interval=0.2,
+            check=self.check_running,
+            describe=summary,
+        )
+
+    def check_running(self) -> None:
+        """`check_alive`, and no worker child exited on its own with an error."""
+        self.check_alive()
+        for child in self.children:
+            if child.poll() is not None and child.returncode not in (0, -signal.SIGKILL):
+                raise AssertionError(f"worker child exited {child.returncode}")
 
     def lifecycle(self, saga_id: str) -> str | None:
         """The saga's status as the worker itself sees it: replayed from its events."""
@@ -342,7 +323,7 @@ class World:
             rows = conn.execute(
                 "SELECT service, message_id, order_id, action FROM participant_effects"
             ).fetchall()
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [tuple(row) for row in rows]
 
     def topics(self) -> list[str]:
         """Every topic of this world (consumed and command topics, without the `.dlt`s)."""
@@ -389,22 +370,25 @@ class World:
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]
         consumer.assign([TopicPartition(topic, p, 0) for p in metadata.partitions])
         records: list[ConsumedRecord] = []
-        deadline = time.monotonic() + timeout
-        try:
-            while len(records) < expected and time.monotonic() < deadline:
-                for message in consumer.consume(100, timeout=0.5):
-                    if message.error() is None:
-                        records.append(ConsumedRecord.from_message(message))
-            # Anything beyond `expected` that is already there, too.
-            for message in consumer.consume(100, timeout=1.0):
+
+        def consume(wait_s: float) -> int:
+            for message in consumer.consume(100, timeout=wait_s):
                 if message.error() is None:
                     records.append(ConsumedRecord.from_message(message))
+            return len(records)
+
+        try:
+            # consume() itself blocks for up to half a second: no pause between polls.
+            eventually(
+                lambda: consume(0.5),
+                f"at least {expected} records on {topic}",
+                until=lambda count: count >= expected,
+                timeout=timeout,
+                interval=0.0,
+            )
+            consume(1.0)  # anything beyond `expected` that is already there, too
         finally:
             consumer.close()
-        assert len(records) >= expected, (
-            f"{topic}: expected at least {expected} records within {timeout:.0f}s, "
-            f"got {len(records)}"
-        )
         return records
 
     def produce(
@@ -413,7 +397,7 @@ class World:
         value: bytes,
         *,
         key: bytes | None,
-        headers: list[tuple[str, str | bytes]],
+        headers: Sequence[tuple[str, str | bytes]],
         partition: int | None = None,
     ) -> tuple[int, int]:
         """Produce one record and wait for the broker: its (partition, offset)."""
@@ -423,7 +407,7 @@ class World:
             topic,
             key=key,
             value=value,
-            headers=headers,
+            headers=[*headers],
             on_delivery=lambda err, msg: delivered.append(err or msg),
             **kwargs,
         )
@@ -460,29 +444,27 @@ class World:
     def wait_committed(self, topics: list[str], timeout: float = 30.0) -> None:
         """Until the worker group has committed everything on `topics`: a barrier proving
         that every record there was consumed and its batch settled."""
-        deadline = time.monotonic() + timeout
-        while True:
-            behind = {tp: n for tp, n in self.committed_lag(topics).items() if n}
-            if not behind:
-                return
-            self.check_alive()
-            assert time.monotonic() < deadline, f"offsets not committed after {timeout}s: {behind}"
-            time.sleep(0.3)
+        eventually(
+            lambda: {tp: n for tp, n in self.committed_lag(topics).items() if n},
+            f"the worker group committed everything on {topics} (partitions still behind)",
+            until=lambda behind: not behind,
+            timeout=timeout,
+            interval=0.3,
+            check=self.check_alive,
+        )
 
     def wait_events(
         self, saga_id: str, ready: Callable[[list[EventRow]], bool], what: str, timeout: float = 30
     ) -> list[EventRow]:
         """Poll one stream until `ready(rows)`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            rows = self.events([saga_id])
-            if ready(rows):
-                return rows
-            self.check_alive()
-            assert time.monotonic() < deadline, (
-                f"{saga_id}: no {what} within {timeout}s; events: {[r.event_type for r in rows]}"
-            )
-            time.sleep(0.1)
+        return eventually(
+            lambda: self.events([saga_id]),
+            f"{saga_id}: {what}",
+            until=ready,
+            timeout=timeout,
+            check=self.check_alive,
+            describe=lambda rows: f"events {[r.event_type for r in rows]}",
+        )
 
     # --- teardown ----------------------------------------------------------------------------
 
@@ -495,14 +477,13 @@ class World:
         for running in self.workers:
             try:
                 running.stop()
-            except AssertionError as exc:
-                problems.append(str(exc))
+            except Exception as exc:  # noqa: BLE001 - reported with the others below
+                problems.append(f"{running.thread.name}: {exc!r}")
         for thread in self.threads:
-            thread.join(40)
-            if thread.is_alive():
-                problems.append(f"{thread.name} did not stop")
-            elif thread.error is not None:
-                problems.append(f"{thread.name} crashed: {thread.error!r}")
+            try:
+                thread.stop()
+            except Exception as exc:  # noqa: BLE001 - reported with the others below
+                problems.append(f"{thread.name}: {exc!r}")
         self.threads.clear()
         self.workers.clear()
         return problems
@@ -538,51 +519,41 @@ def make_world(pg_urls: PgUrls, kafka_bootstrap: str, tmp_path: Path) -> Iterato
     database dropped and its topics deleted when the test ends. Threads that crashed fail the
     test here, even if its assertions passed."""
     worlds: list[World] = []
+    databases = contextlib.ExitStack()
 
     def make(**variant_options: Any) -> World:
         suffix = uuid.uuid4().hex[:10]
-        db_name = f"worker_test_{suffix}"
-        owner_role = _user(pg_urls.owner)
-        with psycopg.connect(pg_urls.superuser, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(db_name), sql.Identifier(owner_role)
-                )
-            )
-        app_url = make_conninfo(pg_urls.app, dbname=db_name)
-        owner_url = make_conninfo(pg_urls.owner, dbname=db_name)
+        db = databases.enter_context(scratch_database(pg_urls, prefix="worker_test"))
+        with psycopg.connect(db.owner, autocommit=True) as conn:
+            conn.execute(EFFECTS_DDL)
         saga = make_variant(suffix, **variant_options)
         settings = Settings(
-            database_url=app_url,
-            owner_database_url=owner_url,
+            database_url=db.app,
+            owner_database_url=db.owner,
             kafka_bootstrap=kafka_bootstrap,
             consumer_group=f"test-{suffix}",
             topic_partitions=4,
-            participant_database_url=owner_url,
+            participant_database_url=db.owner,
             sagas="tests.integration.worker.isolated:IsolatedOrder",
         )
         log_dir = tmp_path / suffix
         log_dir.mkdir()
         world = World(
             suffix=suffix,
-            db_name=db_name,
-            app_url=app_url,
-            owner_url=owner_url,
+            db_name=db.name,
+            app_url=db.app,
+            owner_url=db.owner,
             superuser_url=pg_urls.superuser,
             bootstrap=kafka_bootstrap,
             saga=saga,
             settings=settings,
             registry=SagaRegistry([saga]),
-            codec=None,  # type: ignore[arg-type] - set below, once the database is migrated
+            codec=build_codec(settings),  # the built-in registry: on the migrated database
             log_dir=log_dir,
         )
         if variant_options.get("timeout") is not None and "retry" not in variant_options:
             world.timeout_s = variant_options["timeout"].total_seconds()
         worlds.append(world)
-        migrate(owner_url, app_role=_user(pg_urls.app))
-        with psycopg.connect(owner_url, autocommit=True) as conn:
-            conn.execute(EFFECTS_DDL)
-        world.codec = build_codec(settings)
         # Topics exist before anyone subscribes, so no consumer starts on a missing topic.
         Worker.ensure_topics_for(settings, world.registry)
         return world
@@ -595,12 +566,8 @@ def make_world(pg_urls: PgUrls, kafka_bootstrap: str, tmp_path: Path) -> Iterato
         problems.extend(world.stop_threads())
         if world._producer is not None:
             world._producer.flush(10)
-        with psycopg.connect(pg_urls.superuser, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(world.db_name)
-                )
-            )
+    databases.close()  # drops every world's database, now that nothing uses them
+    for world in worlds:
         _delete_topics(kafka_bootstrap, world.suffix)
     assert not problems, "; ".join(problems)
 

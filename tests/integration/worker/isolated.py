@@ -11,9 +11,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from datetime import timedelta
+from typing import Any
 
-from orchestrator.saga import RetryPolicy
+from orchestrator.saga import RetryPolicy, Step, Topics
 from sagas.order_fulfilment import OrderFulfilment
+
+AnyStep = Step[Any, Any, Any, Any]
 
 
 def make_variant(
@@ -25,36 +28,27 @@ def make_variant(
 ) -> type[OrderFulfilment]:
     """OrderFulfilment on `<topic>.<suffix>` topics; `timeout` and `retry` replace every
     step's (and compensation's) timeout and forward retry policy when given;
-    `compensation_topics` sends each compensation to a topic of its own
-    (`<topic>.compensations.<suffix>`), where it can overtake its command."""
-    steps = []
-    for original in OrderFulfilment.steps:
-        assert isinstance(original, type(OrderFulfilment.steps[0]))
-        compensation_topic = original.compensation_topic or original.topic
-        if compensation_topics:
-            compensation_topic = f"{original.topic}.compensations"
-        changes: dict[str, object] = {
-            "topic": f"{original.topic}.{suffix}",
-            "compensation_topic": f"{compensation_topic}.{suffix}",
-        }
-        if timeout is not None:
-            changes["timeout"] = timeout
-            changes["compensation_timeout"] = timeout
-        if retry is not None:
-            changes["retry"] = retry
-        steps.append(dataclasses.replace(original, **changes))  # type: ignore[arg-type]
-    variant = type(
-        f"Order_{suffix}",
-        (OrderFulfilment,),
-        {
-            "__module__": __name__,
-            "name": f"order_{suffix}",
-            "steps": tuple(steps),
-            "start_topic": f"order.start.{suffix}",
-            "reply_topic": f"order.replies.{suffix}",
-        },
+    `compensation_topics` sends each compensation to a destination of its own
+    (`<destination>.compensations`), where it can overtake its command."""
+
+    def adjust(step: AnyStep) -> AnyStep:
+        undo = step.compensate
+        if undo is not None:
+            undo = dataclasses.replace(
+                undo,
+                to=f"{step.to}.compensations" if compensation_topics else undo.to,
+                timeout=timeout if timeout is not None else undo.timeout,
+            )
+        return dataclasses.replace(
+            step,
+            timeout=timeout if timeout is not None else step.timeout,
+            retry=retry if retry is not None else step.retry,
+            compensate=undo,
+        )
+
+    return OrderFulfilment.variant(
+        name=f"order_{suffix}", topics=Topics(suffix=f".{suffix}"), adjust=adjust
     )
-    return variant  # type: ignore[return-value]
 
 
 _SUFFIX = os.environ.get("SAGA_TEST_SUFFIX")

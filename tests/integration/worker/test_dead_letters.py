@@ -4,7 +4,6 @@ bytes and the dead-letter headers, its saga is parked, and a redrive is recorded
 from __future__ import annotations
 
 import importlib
-import time
 from datetime import timedelta
 
 from orchestrator import headers as h
@@ -19,6 +18,7 @@ from tests.integration.worker.conftest import (
     assert_single_decisions,
     commands,
 )
+from tests.support import eventually
 
 GARBAGE = b"\x00\x00\x00\x7f\xffnot avro at all"
 
@@ -178,12 +178,14 @@ def test_projection_keeps_a_parked_saga_parked_while_it_progresses(world: World)
     world.wait_committed([world.saga.reply_topic])
     assert world.lifecycle(saga_id) == "parked"
     projected = world.wait_for([saga_id], lambda status: status != "", what="projected")
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and projected[saga_id] != "parked":
-        time.sleep(0.2)  # the projector may lag the log by a poll
-        projected = world.statuses([saga_id])
-    assert projected[saga_id] == "parked", (
-        "BUG event_store/projections/_fold.py fold_instance: CommandIssued (and other status "
-        "events) overwrite 'parked', so the projection says "
-        f"{projected[saga_id]!r} while the replayed saga is parked"
+    # The projector may lag the log by a poll.
+    projected = eventually(
+        lambda: world.statuses([saga_id]),
+        "the projection says 'parked' as the replayed saga does (if not: BUG "
+        "event_store/projections/_fold.py fold_instance: CommandIssued and other status events "
+        "overwrite 'parked')",
+        until=lambda statuses: statuses.get(saga_id) == "parked",
+        timeout=5,
+        interval=0.2,
     )
+    assert projected[saga_id] == "parked"

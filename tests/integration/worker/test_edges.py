@@ -4,33 +4,48 @@ and the operator's dead-letter commands (`sagactl dlq`)."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 from click.testing import CliRunner
-from confluent_kafka.admin import AdminClient, NewTopic
+
+# confluent-kafka's admin package re-exports NewTopic without listing it in its __all__.
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from orchestrator import headers as h
 from orchestrator.cli import sagactl
 from orchestrator.runtime import TopicSpec, ensure_topics
 from tests.integration.worker.conftest import World
+from tests.support import eventually
 
 
 def test_missing_topics_are_created_and_too_few_partitions_reported(world: World) -> None:
     admin = AdminClient({"bootstrap.servers": world.bootstrap})
     narrow = f"test.narrow.{world.suffix}"
     admin.create_topics([NewTopic(narrow, 1, 1)])[narrow].result(30)
-    while narrow not in admin.list_topics(timeout=10).topics:  # metadata catches up
-        time.sleep(0.1)
+
+    def topics() -> set[str]:
+        return set(admin.list_topics(timeout=10).topics)
+
+    def count(known: set[str]) -> str:
+        return f"{len(known)} topics, not it"
+
+    # The metadata catches up.
+    eventually(
+        topics, f"{narrow} in the metadata", until=lambda known: narrow in known, describe=count
+    )
     missing = f"test.missing.{world.suffix}"
     try:
         problems = ensure_topics(admin, [TopicSpec(narrow, 4, 1), TopicSpec(missing, 3, 1)])
         assert [p.topic for p in problems] == [narrow]
         assert "has 1 partitions" in problems[0].detail
-        deadline = time.monotonic() + 15
-        while missing not in admin.list_topics(timeout=10).topics:
-            assert time.monotonic() < deadline, f"{missing} was not created"
-            time.sleep(0.2)
+        eventually(
+            topics,
+            f"{missing} created",
+            until=lambda known: missing in known,
+            timeout=15,
+            interval=0.2,
+            describe=count,
+        )
         assert len(admin.list_topics(timeout=10).topics[missing].partitions) == 3
         # Running it again (a second worker starting) is harmless.
         assert [p.topic for p in ensure_topics(admin, [TopicSpec(missing, 3, 1)])] == []

@@ -22,6 +22,7 @@ from orchestrator.cli._output import EXIT_OK, EXIT_PROBLEM, EXIT_UNREACHABLE, EX
 from sagas.order_services import Behaviour
 from tests.integration.worker import isolated
 from tests.integration.worker.conftest import EventRow, World, commands
+from tests.support import eventually
 
 Sagactl = Callable[..., Result]
 FORWARD = ["reserve_credit", "reserve_inventory", "schedule_shipment"]
@@ -123,14 +124,14 @@ def reply_topic_count(world: World, timeout: float = 15.0) -> int:
     """Records on the world's reply topic (the control messages' topic). The topic may be
     seconds old: until its leader is known the broker answers NOT_LEADER, so ask again."""
     topic = world.saga.reply_topic
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return world.message_counts([topic])[topic]
-        except KafkaException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    return eventually(
+        lambda: world.message_counts([topic])[topic],
+        f"the record count of {topic}",
+        until=lambda _count: True,
+        timeout=timeout,
+        interval=0.2,
+        retry_on=(KafkaException,),
+    )
 
 
 def completed_saga(world: World) -> str:

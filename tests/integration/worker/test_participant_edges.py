@@ -5,9 +5,7 @@ first is still inside its handler, and a compensation that overtakes its command
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 
 import psycopg
@@ -17,6 +15,7 @@ from orchestrator.participant import CommandContext
 from orchestrator.saga import RetryPolicy
 from sagas.order_services import Behaviour
 from tests.integration.worker.conftest import EventRow, World, WorldFactory, commands
+from tests.support import eventually
 
 INVENTORY = "reserve_inventory"
 
@@ -39,13 +38,6 @@ def assert_nothing_leaks(world: World, order_id: str, status: str) -> None:
     else:
         # A compensation may find nothing to undo (its step never ran); it must not miss one.
         assert reserved <= released, f"{status}: reserved {reserved}, released {released}"
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"no {what} within {timeout:.0f}s"
-        time.sleep(0.05)
 
 
 def inbox_waiters(world: World) -> int:
@@ -121,7 +113,12 @@ def test_a_retry_read_by_a_second_instance_waits_for_the_first_and_takes_its_ans
             probe.close()
         world.start_participant("inventory", Behaviour(), instance="-b")
         # B has the retry and waits on A's claim of the step.
-        wait_until(lambda: inbox_waiters(world) > 0, "second instance waiting on the inbox")
+        eventually(
+            lambda: inbox_waiters(world),
+            "second instance waiting on the inbox (sessions waiting)",
+            until=lambda waiting: waiting > 0,
+            interval=0.05,
+        )
         assert not [e for e in world.effects() if e[0] == "inventory"]
     finally:
         release.set()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -19,6 +18,7 @@ from tests.integration.worker.conftest import (
     assert_single_decisions,
     commands,
 )
+from tests.support import eventually
 
 STEP_OF_SERVICE = {
     "credit": "reserve_credit",
@@ -47,12 +47,17 @@ def test_sigkill_mid_run_then_restart_loses_and_doubles_nothing(make_world: Worl
     first = world.spawn_worker("first")
     saga_ids = world.start_orders(100)
 
-    deadline = time.monotonic() + 60
-    while sum(service == "inventory" for service, *_ in world.effects()) < 10:
+    def first_alive() -> None:
         world.check_alive()
         assert first.poll() is None, world.child_log("first")
-        assert time.monotonic() < deadline, "the first worker got nothing done"
-        time.sleep(0.1)
+
+    eventually(
+        lambda: sum(service == "inventory" for service, *_ in world.effects()),
+        "the first worker got 10 inventory commands done",
+        until=lambda done: done >= 10,
+        timeout=60,
+        check=first_alive,
+    )
     first.send_signal(signal.SIGKILL)
     assert _wait_exit(first, 10) == -signal.SIGKILL
     at_kill = Counter(world.statuses(saga_ids).values())

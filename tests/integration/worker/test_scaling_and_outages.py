@@ -17,6 +17,7 @@ from tests.integration.worker.conftest import (
     World,
     assert_single_decisions,
 )
+from tests.support import Background, eventually
 
 
 def _assert_effects_once(world: World, orders: int) -> None:
@@ -32,20 +33,24 @@ def test_two_workers_share_one_group_and_rebalance_mid_run(world: World) -> None
     first = world.start_worker("w1")
     world.start_participants(inventory=Behaviour(latency_s=0.01))
     saga_ids = world.start_orders(50)
-    deadline = time.monotonic() + 60
-    while sum(s in TERMINAL for s in world.statuses(saga_ids).values()) < 5:
-        world.check_alive()
-        assert time.monotonic() < deadline, "no saga finished with one worker"
-        time.sleep(0.1)
+    eventually(
+        lambda: sum(s in TERMINAL for s in world.statuses(saga_ids).values()),
+        "5 sagas finished with one worker",
+        until=lambda finished: finished >= 5,
+        timeout=60,
+        check=world.check_alive,
+    )
 
     # The second worker joins while sagas are in flight: partitions move (cooperative
     # rebalance), the first worker's cached states for them are dropped.
     second = world.start_worker("w2")
-    deadline = time.monotonic() + 60
-    while second.assigned() == 0:
-        world.check_alive()
-        assert time.monotonic() < deadline, "the second worker got no partitions"
-        time.sleep(0.1)
+    eventually(
+        second.assigned,
+        "the second worker got partitions",
+        until=lambda assigned: assigned > 0,
+        timeout=60,
+        check=world.check_alive,
+    )
     assert first.assigned() > 0, "the first worker lost every partition"
     batches_before = second.worker.batches
     saga_ids += world.start_orders(50, prefix="more")
@@ -84,33 +89,31 @@ def test_postgres_outage_pauses_the_worker_and_dead_letters_nothing(world: World
     world.wait_for(saga_ids[:1], lambda s: s in TERMINAL, what="terminal")
 
     paused: list[float] = []
-    watching = threading.Event()
 
-    def watch() -> None:
-        while not watching.is_set():
+    def watch(stop: threading.Event) -> None:
+        # A sampler, not a wait: the gauge is read every 50 ms for the whole outage.
+        while not stop.wait(0.05):
             paused.append(worker.paused())
-            time.sleep(0.05)
 
-    watcher = threading.Thread(target=watch, daemon=True)
+    watcher = Background(watch, name="paused-gauge-watcher")
     _set_connections(world, allowed=False)
     try:
         watcher.start()
         # New input while the database is gone: the worker must hold it, not dead-letter it.
         saga_ids += world.start_orders(20, prefix="during")
-        deadline = time.monotonic() + 20
-        while 1.0 not in paused and time.monotonic() < deadline:
-            world.check_alive()
-            time.sleep(0.1)
-        assert max(paused, default=0.0) == 1.0, (
-            "saga_worker_paused never became 1 during the outage"
+        eventually(
+            lambda: max(paused, default=0.0),
+            "saga_worker_paused became 1 during the outage (its highest sample)",
+            until=lambda highest: highest == 1.0,
+            timeout=20,
+            check=world.check_alive,
         )
-        time.sleep(2)  # an outage of a few seconds, with the worker paused
+        time.sleep(2)  # an outage of a few seconds, with the worker paused: the point here
     finally:
         _set_connections(world, allowed=True)
 
     statuses = world.wait_for(saga_ids, timeout=90)
-    watching.set()
-    watcher.join(5)
+    watcher.stop(5)
 
     assert Counter(statuses.values()) == {"completed": 40}
     assert worker.paused() == 0.0, "still paused after the database came back"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,6 +33,7 @@ from orchestrator.participant import reply_message_id
 from orchestrator.runtime import ConsumedRecord
 from sagas.order_messages import CreditReserved, PlaceOrder, ReleaseCredit, ReserveCredit
 from tests.integration.worker.conftest import World, WorldFactory
+from tests.support import eventually
 
 EXTRA = b"\x00" * 7  # what a sender's framing bug appends after one complete body
 
@@ -179,15 +179,20 @@ def accepted_name(
 def wait_group_committed(world: World, group: str, topic: str, partition: int, end: int) -> None:
     """Until `group` has committed `topic[partition]` up to `end` (the next offset to read)."""
     probe = Consumer({"bootstrap.servers": world.bootstrap, "group.id": group})
+
+    def committed() -> int:
+        [position] = probe.committed([TopicPartition(topic, partition)], timeout=10)
+        return int(position.offset)
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            [committed] = probe.committed([TopicPartition(topic, partition)], timeout=10)
-            if committed.offset >= end:
-                return
-            world.check_alive()
-            assert time.monotonic() < deadline, f"{group} committed {committed.offset} < {end}"
-            time.sleep(0.3)
+        eventually(
+            committed,
+            f"{group} committed {topic}[{partition}] up to {end} (its committed offset)",
+            until=lambda offset: offset >= end,
+            timeout=30,
+            interval=0.3,
+            check=world.check_alive,
+        )
     finally:
         probe.close()
 

@@ -14,7 +14,7 @@
 //	INVENTORY_SUBJECT_NAME_STRATEGY TOPIC_RECORD (default), RECORD or TOPIC
 //	INVENTORY_DATABASE_URL       the service's own PostgreSQL database
 //	INVENTORY_SCHEMAS            directories of .avsc files, comma-separated
-//	                             (default schemas/examples/order_fulfilment,schemas/orchestrator)
+//	                             (default sagas/schemas/order_fulfilment,orchestrator/saga/schemas)
 //	INVENTORY_DECLINE_QUANTITY   answer InventoryUnavailable for this quantity (default 0: never)
 //	INVENTORY_HOLD_ATTEMPT_1_MS  hold the first attempt of each step this long inside its
 //	                             transaction, key claimed (a participant slower than the timeout)
@@ -72,7 +72,7 @@ func loadConfig() (config, error) {
 		registryAuth: os.Getenv("INVENTORY_REGISTRY_BASIC_AUTH"),
 		strategy:     strings.ToUpper(env("INVENTORY_SUBJECT_NAME_STRATEGY", "TOPIC_RECORD")),
 		databaseURL:  os.Getenv("INVENTORY_DATABASE_URL"),
-		schemas:      env("INVENTORY_SCHEMAS", "schemas/examples/order_fulfilment,schemas/orchestrator"),
+		schemas:      env("INVENTORY_SCHEMAS", "sagas/schemas/order_fulfilment,orchestrator/saga/schemas"),
 	}
 	if c.databaseURL == "" {
 		return c, errors.New("INVENTORY_DATABASE_URL is required")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -12,7 +13,7 @@ from uuid import uuid4
 import pytest
 from pydantic import BaseModel, Field
 
-from orchestrator.messages import Message, message_class, register_schema_dir
+from orchestrator.messages import Long, Message, message_class, register_schema_dir
 
 NAMESPACE = "saga.test.drift"
 
@@ -79,13 +80,34 @@ def test_a_matching_class_binds_and_is_found_by_name(tmp_path: Path) -> None:
     assert json.loads(Good.avro_schema.schema_str)["name"] == name.rsplit(".", 1)[1]
 
 
-def test_a_class_without_an_avsc_is_rejected() -> None:
-    with pytest.raises(
-        TypeError, match=r"Orphan: no \.avsc file defines .*saga\.test\.drift\.Nope"
-    ):
+def test_a_class_without_an_avsc_gets_its_schema_from_the_class() -> None:
+    class Written(Message, avro_name="saga.test.drift.Written"):
+        """A message written once."""
 
-        class Orphan(Message, avro_name="saga.test.drift.Nope"):
-            a: str
+        a: str
+        """The a."""
+        n: Long
+        maybe: str | None = None
+
+    assert Written.avro_schema.generated
+    assert Written.avro_schema.schema == {
+        "type": "record",
+        "name": "Written",
+        "namespace": "saga.test.drift",
+        "doc": "A message written once.",
+        "fields": [
+            {"name": "a", "type": "string", "doc": "The a."},
+            {"name": "n", "type": "long"},
+            {"name": "maybe", "type": ["null", "string"], "default": None},
+        ],
+    }
+
+
+def test_a_class_of_a_type_with_no_generated_form_needs_an_avsc() -> None:
+    with pytest.raises(TypeError, match=r"Priced\.price: no Avro type for .*Decimal"):
+
+        class Priced(Message, avro_name="saga.test.drift.Priced"):
+            price: Decimal
 
 
 def test_field_missing_from_the_class(tmp_path: Path) -> None:

@@ -291,7 +291,7 @@ class _RegistryWithIncompleteReference(SchemaRegistryClient):
         return Schema(
             ReserveStock.avro_schema.schema_str,
             "AVRO",
-            [SchemaReference("saga.test.codec.Line", None, None)],  # type: ignore[arg-type]
+            [SchemaReference("saga.test.codec.Line", None, None)],
         )
 
 

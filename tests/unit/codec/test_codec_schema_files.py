@@ -1,11 +1,13 @@
-"""The .avsc files under schemas/ are a contract for other languages: documented, namespaced,
-valid Avro, and each bound to exactly one Message class (one source of truth per type)."""
+"""The .avsc files written from the Message classes (orchestrator/saga/schemas, sagas/schemas)
+are a contract for other languages: documented, namespaced, valid Avro, each the schema of
+exactly one Message class, and current (what the classes generate now)."""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import avro.schema
@@ -14,11 +16,20 @@ import pytest
 import orchestrator
 import sagas
 from orchestrator.messages import AvroSchemaFile, load_schema_dir, message_class
+from orchestrator.saga import stale_schemas
+from orchestrator.saga._avsc import CONTROL_SCHEMA_DIR
+from sagas.schemas import expected
 from tests.unit.codec.codec_samples import SCHEMA_DIR
+
+GENERATED_DIRS = (CONTROL_SCHEMA_DIR, Path(sagas.__file__).parent / "schemas")
+
+
+def generated_files() -> list[AvroSchemaFile]:
+    return [f for d in GENERATED_DIRS for f in load_schema_dir(d)]
 
 
 def contract_files() -> list[AvroSchemaFile]:
-    return load_schema_dir(importlib.resources.files("schemas")) + load_schema_dir(SCHEMA_DIR)
+    return generated_files() + load_schema_dir(SCHEMA_DIR)
 
 
 def named_types(schema: Any, path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -57,9 +68,16 @@ def import_everything() -> None:
 def test_every_schema_in_the_package_has_its_message_class() -> None:
     import_everything()
     unbound = []
-    for schema_file in load_schema_dir(importlib.resources.files("schemas")):
+    for schema_file in generated_files():
         try:
-            message_class(schema_file.full_name)
+            bound = message_class(schema_file.full_name)
         except LookupError:
             unbound.append(schema_file.origin)
+            continue
+        assert bound.avro_schema.generated, f"{schema_file.origin} is read by {bound}"
+        assert bound.avro_schema.schema == schema_file.schema, schema_file.origin
     assert unbound == [], "no Message class is bound to these schemas"
+
+
+def test_the_files_are_what_the_classes_generate_now() -> None:
+    assert stale_schemas(expected()) == []

@@ -9,6 +9,7 @@ import pytest
 
 from event_store import ConcurrencyError, EventStore, InMemoryEventStore, NewEvent
 from tests.event_store_contract import MAX_PAYLOAD, EventStoreContract
+from tests.support import Background
 
 
 class TestInMemoryEventStore(EventStoreContract):
@@ -49,10 +50,8 @@ def test_concurrent_appends_to_one_stream_never_share_a_version() -> None:
             except ConcurrencyError:
                 continue  # losing the race is the point
 
-    threads = [threading.Thread(target=writer) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # Background: a writer that raises anything but ConcurrencyError fails the test here.
+    for thread in [Background.call(writer).start() for _ in range(8)]:
+        thread.outcome(60)
     assert sorted(wins) == list(range(len(wins)))
     assert store.verify().ok

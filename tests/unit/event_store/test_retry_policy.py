@@ -53,7 +53,7 @@ def test_retries_are_bounded() -> None:
 
 
 def test_a_transient_failure_then_success() -> None:
-    outcomes = [errors.SerializationFailure(), "done"]
+    outcomes: list[Exception | str] = [errors.SerializationFailure(), "done"]
 
     def flaky() -> str:
         outcome = outcomes.pop(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def test_altered_data_is_named(history: list[RecordedEvent]) -> None:
 
 @pytest.mark.parametrize("field", ["event_type", "stream_type", "metadata", "recorded_at"])
 def test_every_hashed_field_is_covered(history: list[RecordedEvent], field: str) -> None:
-    changed = {
+    changed: Any = {
         "event_type": "Z",
         "stream_type": "Other",
         "metadata": {"actor": "mallory"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_operator_actions_name_their_actor_and_dead_letters_their_place() -> Non
 def test_trace_id_is_absent_without_a_valid_traceparent() -> None:
     history = recorded(compensated_order())
     broken = [
-        history[0].__class__(**{**_fields(history[0]), "metadata": {"traceparent": "garbage"}}),
+        replace(history[0], metadata={"traceparent": "garbage"}),
         *history[1:],
     ]
     assert build_timeline(History.of(broken)).entries[0].trace_id is None
@@ -127,7 +128,3 @@ def test_public_api_is_pinned_and_loads_no_driver() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, f"orchestrator.forensics loads {result.stderr.strip()}"
-
-
-def _fields(event: object) -> dict[str, object]:
-    return {name: getattr(event, name) for name in event.__slots__}  # type: ignore[attr-defined]

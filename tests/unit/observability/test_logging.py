@@ -132,7 +132,7 @@ def test_unknown_level_or_format_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging("verbose", "json")
     with pytest.raises(ValueError, match="unknown log format"):
-        configure_logging("info", "xml")  # type: ignore[arg-type]
+        configure_logging("info", "xml")  # type: ignore[arg-type]  # on purpose: refused at runtime
 
 
 def test_auto_format_is_json_outside_a_terminal_and_console_on_one() -> None:

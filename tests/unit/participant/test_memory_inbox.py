@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from orchestrator.participant import Inbox, MemoryInbox
 from tests.inbox_contract import InboxContract
+from tests.support import eventually
 
 
 class TestMemoryInbox(InboxContract):
@@ -16,7 +15,10 @@ class TestMemoryInbox(InboxContract):
         return self.inbox
 
     def wait_until_blocked(self) -> None:
-        deadline = time.monotonic() + 15
-        while self.inbox.waiting == 0:
-            assert time.monotonic() < deadline, "no transaction ever waited for the held one"
-            time.sleep(0.005)
+        eventually(
+            lambda: self.inbox.waiting,
+            "a transaction waiting for the held one (transactions waiting)",
+            until=lambda count: count > 0,
+            timeout=15,
+            interval=0.005,
+        )

@@ -35,7 +35,7 @@ from orchestrator.config import Settings
 from orchestrator.messages import Message, register_schema_dir
 from orchestrator.participant import CommandContext, MemoryInbox, Participant
 from orchestrator.runtime import ConsumedRecord, command_headers
-from orchestrator.saga import SagaStatus, events
+from orchestrator.saga import SagaStatus, Step, events
 from orchestrator.testing import IssuedCommand, SagaRun, SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_messages import (
@@ -75,7 +75,11 @@ class RejectableOrder(OrderFulfilment):
     """Order fulfilment whose compensations can be answered with UndoRejected."""
 
     name = "order_fulfilment_rejectable_undo"
-    steps = tuple(replace(s, compensation_failed=(UndoRejected,)) for s in OrderFulfilment.steps)
+    steps = tuple(
+        replace(s, compensate=replace(s.compensate, rejected=(UndoRejected,)))
+        for s in OrderFulfilment.steps
+        if isinstance(s, Step) and s.compensate is not None
+    )
 
 
 DEFINITION = RejectableOrder.definition
@@ -146,7 +150,7 @@ class World:
     ) -> Callable[[Message, CommandContext], Message]:
         def forward(command: Message, ctx: CommandContext) -> Message:
             if says_no:
-                return no(order_id="o-1", reason="no")
+                return no.model_validate({"order_id": "o-1", "reason": "no"})
             self.effects.append((ctx.saga_id, step_of(ctx), "reserve"))
             return reply_of(ok)
 
@@ -158,7 +162,7 @@ class World:
                 return UndoRejected(order_id="o-1", reason="locked")  # nothing undone
             if self.held(ctx.saga_id, step_of(ctx)) > 0:  # nothing to undo is fine
                 self.effects.append((ctx.saga_id, step_of(ctx), "release"))
-            return undone(order_id="o-1")
+            return undone.model_validate({"order_id": "o-1"})
 
         return undo
 

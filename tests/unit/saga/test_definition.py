@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,8 @@ from orchestrator.saga import (
     Saga,
     SagaDefinitionError,
     SagaRegistry,
+    Topics,
+    compensation,
     parallel,
     step,
 )
@@ -34,12 +37,13 @@ T = timedelta(seconds=5)
 
 
 def credit_step(**overrides: Any) -> Any:
+    undo: dict[str, Any] = {"confirmed": CreditReleased}
+    undo.update(overrides.pop("undo", {}))
     kwargs: dict[str, Any] = {
-        "topic": "credit",
+        "to": "credit",
         "success": CreditReserved,
         "failure": CreditRejected,
-        "compensate": ReleaseCredit,
-        "compensated": CreditReleased,
+        "compensate": compensation(undo.pop("command", ReleaseCredit), **undo),
         "timeout": T,
     }
     kwargs.update(overrides)
@@ -48,15 +52,10 @@ def credit_step(**overrides: Any) -> Any:
     return step(name, command, **kwargs)
 
 
-def define(*steps: Any, **attrs: Any) -> type[Saga]:
-    body: dict[str, Any] = {
-        "state": OrderState,
-        "start": PlaceOrder,
-        "business_key": "order_id",
-        "steps": steps,
-    }
+def define(*steps: Any, state: Any = OrderState, start: Any = PlaceOrder, **attrs: Any) -> Any:
+    body: dict[str, Any] = {"business_key": "order_id", "steps": steps}
     body.update(attrs)
-    return type("Broken", (Saga,), body)
+    return types.new_class("Broken", (Saga[start, state],), exec_body=lambda ns: ns.update(body))
 
 
 def test_a_valid_definition_gets_defaults_from_its_name() -> None:
@@ -64,14 +63,40 @@ def test_a_valid_definition_gets_defaults_from_its_name() -> None:
     d = saga.definition
     assert (d.name, d.version) == ("orders_test", 1)
     assert (d.start_topic, d.reply_topic) == ("orders_test.start", "orders_test.replies")
-    assert d.command_topics == {"credit"}
+    assert d.command_topics == {"credit.commands"}
     assert [s.name for s in d.stages] == ["reserve_credit"]
 
 
+def test_destinations_map_to_the_topics_the_histories_were_written_with() -> None:
+    d = OrderFulfilment.definition
+    assert [(s.destination, s.topic) for s in d.steps.values()] == [
+        ("credit", "credit.commands"),
+        ("inventory", "inventory.commands"),
+        ("shipping", "shipping.commands"),
+    ]
+    assert (d.start_topic, d.reply_topic) == ("order_fulfilment.start", "order_fulfilment.replies")
+
+
+def test_a_topic_mapping_moves_every_topic_of_a_saga() -> None:
+    topics = Topics(prefix="t1.", suffix=".x", routes={"credit": "legacy-credit"})
+    saga = OrderFulfilment.variant(name="order_t1", topics=topics)
+    d = saga.definition
+    assert d.steps["reserve_credit"].topic == "t1.legacy-credit.x"
+    assert d.steps["reserve_inventory"].compensation is not None
+    assert d.steps["reserve_inventory"].compensation.topic == "t1.inventory.commands.x"
+    assert (d.start_topic, d.reply_topic) == ("t1.order_t1.start.x", "t1.order_t1.replies.x")
+    assert saga.start_topic == d.start_topic
+    # The saga it was made from is untouched.
+    assert OrderFulfilment.definition.steps["reserve_credit"].topic == "credit.commands"
+
+
+def test_a_topic_mapping_that_makes_an_invalid_topic_names_the_step() -> None:
+    with pytest.raises(SagaDefinitionError, match=r"step 'reserve_credit'.*not a valid Kafka"):
+        define(credit_step(), topics=Topics(prefix="bad prefix "))
+
+
 def test_the_default_name_is_the_class_name_in_snake_case() -> None:
-    class PlaceTheOrder(Saga):
-        state = OrderState
-        start = PlaceOrder
+    class PlaceTheOrder(Saga[PlaceOrder, OrderState]):
         business_key = "order_id"
         steps = (credit_step(),)
 
@@ -93,16 +118,9 @@ def test_a_duplicate_name_inside_a_parallel_group_is_rejected() -> None:
         define(parallel("group", credit_step(), credit_step()))
 
 
-def test_a_compensation_referring_to_an_unknown_command_is_rejected() -> None:
-    with pytest.raises(SagaDefinitionError, match=r"step 'reserve_credit'.*unknown command"):
-        define(credit_step(compensate="saga.examples.order.NoSuchCommand"))
-
-
-def test_a_compensation_may_be_named_by_its_avro_name() -> None:
-    saga = define(credit_step(compensate="saga.examples.order.ReleaseCredit"))
-    compensation = saga.definition.steps["reserve_credit"].compensation
-    assert compensation is not None
-    assert compensation.command is ReleaseCredit
+def test_a_compensation_that_is_not_a_message_is_rejected() -> None:
+    with pytest.raises(SagaDefinitionError, match=r"step 'reserve_credit'.*compensation command"):
+        define(credit_step(undo={"command": "saga.examples.order.ReleaseCredit"}))
 
 
 def test_a_message_type_that_is_not_a_message_has_no_schema() -> None:
@@ -116,8 +134,32 @@ def test_a_message_type_that_is_not_a_message_has_no_schema() -> None:
 
 
 def test_the_start_command_must_be_a_message() -> None:
-    with pytest.raises(SagaDefinitionError, match=r"saga Broken: `start`"):
+    with pytest.raises(SagaDefinitionError, match=r"saga Broken: the start type"):
         define(credit_step(), start=OrderState)
+
+
+def test_a_saga_class_must_name_its_types() -> None:
+    with pytest.raises(SagaDefinitionError, match=r"subclass Saga\[Start\]"):
+        type("Untyped", (Saga,), {"business_key": "order_id", "steps": (credit_step(),)})
+
+
+def test_a_saga_of_one_type_argument_keeps_the_start_command_as_its_state() -> None:
+    class CheckCredit(Saga[ReserveCredit]):
+        business_key = "order_id"
+        steps = (
+            step(
+                "reserve_credit",
+                ReserveCredit,
+                to="credit",
+                success=CreditReserved,
+                timeout=T,
+            ),
+        )
+
+    d = CheckCredit.definition
+    assert d.state_type is d.start_type is ReserveCredit
+    start = ReserveCredit(order_id="o", customer_id="c", amount_cents=1)
+    assert d.initial_state(start) is start
 
 
 def test_the_business_key_must_be_a_field_of_the_start_command() -> None:
@@ -130,9 +172,34 @@ def test_a_command_the_state_cannot_fill_needs_a_builder() -> None:
         order_id: str
 
     with pytest.raises(
-        SagaDefinitionError, match=r"needs fields \['customer_id', 'amount_cents'\]"
+        SagaDefinitionError,
+        match=r"step 'reserve_credit': command ReserveCredit cannot be filled from Thin: "
+        r"field 'customer_id' has no source",
     ):
-        define(credit_step(compensate=None, compensated=()), state=Thin)
+        define(credit_step(compensate=None), state=Thin)
+
+
+def test_an_optional_field_without_a_source_is_an_error_not_a_silent_none() -> None:
+    # ReleaseCredit.credit_reservation_id defaults to None: filled from a state without it, it
+    # would go out as None to a service that needs it to release anything.
+    class NoReservationId(BaseModel):
+        order_id: str
+        customer_id: str
+        amount_cents: int
+
+    with pytest.raises(
+        SagaDefinitionError,
+        match=r"compensation ReleaseCredit cannot be filled from NoReservationId: "
+        r"field 'credit_reservation_id' has no source",
+    ):
+        define(credit_step(), state=NoReservationId)
+    # A builder is the author saying where every field comes from.
+    define(
+        credit_step(
+            undo={"build": lambda s, r: ReleaseCredit(**s.model_dump(), credit_reservation_id=None)}
+        ),
+        state=NoReservationId,
+    )
 
 
 def test_state_fields_missing_from_the_start_command_need_defaults() -> None:
@@ -147,13 +214,22 @@ def test_state_fields_missing_from_the_start_command_need_defaults() -> None:
     ("overrides", "message"),
     [
         ({"success": CreditReserved, "failure": CreditReserved}, "both success and failure"),
-        ({"compensated": ()}, "needs at least one `compensated`"),
-        ({"compensate": None}, "without `compensate`"),
-        ({"compensated": CreditReserved}, "compensation reply types must differ"),
+        ({"undo": {"confirmed": None}}, "needs at least one `confirmed`"),
+        ({"undo": {"confirmed": CreditReserved}}, "compensation reply types must differ"),
+        ({"undo": {"timeout": timedelta(0)}}, "compensation timeout"),
+        ({"undo": {"to": "no spaces"}}, "compensation to"),
+        ({"undo": {"build": lambda s: None}}, "compensation build` must take 2"),
+        ({"compensate": ReleaseCredit}, "must be a compensation"),
         ({"timeout": timedelta(0)}, "positive timedelta"),
-        ({"topic": ""}, "topic"),
+        ({"to": ""}, "destination"),
+        ({"to": "credit.commands topic"}, "destination"),
         ({"retry": 3}, "RetryPolicy"),
         ({"name": "has space"}, "step name"),
+        ({"when": True}, "`when` must be callable"),
+        ({"when": lambda: True}, "`when` must take 1"),
+        ({"on_success": lambda s: s}, "`on_success` must take 2"),
+        ({"failure": None, "on_failure": lambda s, r: s}, "no failure reply type"),
+        ({"build": lambda: None}, "command build` must take 1"),
     ],
 )
 def test_other_declaration_mistakes(overrides: dict[str, Any], message: str) -> None:
@@ -174,8 +250,8 @@ def test_a_version_must_be_positive() -> None:
 
 
 def test_an_abstract_base_is_not_validated() -> None:
-    class Base(Saga, abstract=True):
-        state = OrderState
+    class Base(Saga[PlaceOrder, OrderState], abstract=True):
+        business_key = "order_id"
 
     assert "definition" not in Base.__dict__
 
@@ -232,8 +308,6 @@ def test_two_sagas_cannot_share_a_start_message() -> None:
 def test_a_reply_type_can_serve_two_steps() -> None:
     saga = define(
         credit_step(),
-        step(
-            "reserve_inventory", ReserveInventory, topic="inv", success=InventoryReserved, timeout=T
-        ),
+        step("reserve_inventory", ReserveInventory, to="inv", success=InventoryReserved, timeout=T),
     )
     assert list(saga.definition.steps) == ["reserve_credit", "reserve_inventory"]

@@ -13,7 +13,7 @@ import pytest
 from event_store import RecordedEvent
 from orchestrator import headers as h
 from orchestrator.runtime import command_headers
-from orchestrator.saga import CommandRefused, RetryPolicy, SagaStatus, events, step, step_key_for
+from orchestrator.saga import CommandRefused, RetryPolicy, SagaStatus, compensation, events, step, step_key_for
 from orchestrator.saga._ids import NAMESPACE
 from orchestrator.testing import SagaRun, SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment
@@ -122,7 +122,8 @@ def test_an_operator_retry_after_timeouts_keeps_the_step_key(run: SagaRun) -> No
     run.kit.settle()  # no reply ever: the step fails, its compensation fails
     assert run.status is SagaStatus.COMPENSATION_FAILED
     failed = run.events_of(events.StepFailed)[0]
-    assert failed.reason == "timed_out"  # type: ignore[attr-defined]
+    assert isinstance(failed, events.StepFailed)
+    assert failed.reason == "timed_out"
     undo = [c for c in run.commands if c.compensation]
     assert len({c.step_key for c in undo}) == 1
     (again,) = run.retry("reserve_credit").commands
@@ -168,7 +169,7 @@ def test_the_relay_sends_the_step_key_the_event_carries_or_the_message_id() -> N
     run = SagaTestKit(OrderFulfilment).start(ORDER)
     (command,) = run.commands
     (issued,) = run.events_of(events.CommandIssued)
-    data = issued.to_new_event().data
+    data = dict(issued.to_new_event().data)
     sent = dict(command_headers(recorded(data)))
     assert sent[h.STEP_KEY] == data["step_key"] == command.step_key
     del data["step_key"]  # as a format-2 saga writes it
@@ -181,16 +182,28 @@ class RefusableRelease(OrderFulfilment):
     name = "refusable_release_keys"
     steps = (
         step(
-            "reserve_credit", ReserveCredit, topic="credit", success=CreditReserved,
-            failure=CreditRejected, compensate=ReleaseCredit, compensated=CreditReleased,
-            compensation_failed=InventoryUnavailable, timeout=timedelta(seconds=5),
-            compensation_retry=RetryPolicy(max_attempts=3),
+            "reserve_credit",
+            ReserveCredit,
+            to="credit",
+            success=CreditReserved,
+            failure=CreditRejected,
+            compensate=compensation(
+                ReleaseCredit,
+                confirmed=CreditReleased,
+                rejected=InventoryUnavailable,
+                retry=RetryPolicy(max_attempts=3),
+            ),
+            timeout=timedelta(seconds=5),
         ),
         step(
-            "reserve_inventory", ReserveInventory, topic="inv", success=InventoryReserved,
-            failure=ShipmentRejected, timeout=timedelta(seconds=5),
+            "reserve_inventory",
+            ReserveInventory,
+            to="inv",
+            success=InventoryReserved,
+            failure=ShipmentRejected,
+            timeout=timedelta(seconds=5),
         ),
-    )  # fmt: skip
+    )
 
 
 def test_a_rejected_compensation_is_retried_under_a_new_key_a_timed_out_one_is_not() -> None:

@@ -36,7 +36,7 @@ class OrderFulfilmentV2(OrderFulfilment):
     steps = (
         OrderFulfilment.steps[1],
         OrderFulfilment.steps[0],
-        replace(OrderFulfilment.steps[2], topic="shipping.v2.commands"),
+        replace(OrderFulfilment.steps[2], to="shipping.v2"),
     )
 
 
