@@ -1,14 +1,15 @@
 """Bring the local development stack up and down: a real PostgreSQL cluster, a real
 Apache Kafka broker (KRaft, single node) and the schema registry's HTTP server (the built-in
-registry served over Confluent's REST API, `sagactl registry serve`), all owned by this checkout.
+registry served over Confluent's REST API, `sagactl registry serve`) and Jaeger v2 (the trace
+backend: OTLP in, UI and query API out, traces in memory), all owned by this checkout.
 
     python .devstack/stack.py up      # idempotent; reuses servers that already answer
     python .devstack/stack.py down    # stops only what `up` started (pid files)
     python .devstack/stack.py status
     python .devstack/stack.py restart postgres|kafka   # chaos runs
 
-Servers named by SAGA_DATABASE_URL / SAGA_KAFKA_BOOTSTRAP / SAGA_SCHEMA_REGISTRY_URL are used as
-they are when they answer.
+Servers named by SAGA_DATABASE_URL / SAGA_KAFKA_BOOTSTRAP / SAGA_SCHEMA_REGISTRY_URL /
+SAGA_JAEGER_URL are used as they are when they answer.
 Everything this script creates lives under .devstack/run/ (git-ignored).
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -764,19 +766,160 @@ def wait_for_registry(url: str, pid: int, log_file: Path) -> None:
 
 
 def registry_down() -> str:
-    pid_file = RUN / "registry" / "registry.pid"
+    return stop_by_pid_file(RUN / "registry" / "registry.pid", "schema registry")
+
+
+def stop_by_pid_file(pid_file: Path, name: str, grace_s: float = 10.0) -> str:
+    """SIGTERM the process `pid_file` names (SIGKILL after `grace_s`), if it still runs."""
     pid = read_pid(pid_file)
     if pid is None:
         pid_file.unlink(missing_ok=True)
-        return "schema registry: not started by this checkout"
+        return f"{name}: not started by this checkout"
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + grace_s
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     if pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
-    return f"schema registry stopped (pid {pid})"
+    return f"{name} stopped (pid {pid})"
+
+
+# --------------------------------------------------------------------------- Jaeger
+
+DEFAULT_JAEGER_URL = "http://127.0.0.1:16686"
+# The binary `make` builds from the Go module proxy (.devstack/jaeger/go.mod pins the version).
+JAEGER_BINARY = RUN / "bin" / "jaeger"
+# Idle it holds ~65 MB; the Go runtime collects harder as it nears this, and the collector's
+# memory_limiter (jaeger.yaml) refuses spans before the heap passes its own limit.
+JAEGER_GOMEMLIMIT = "320MiB"
+# A Go binary, no JIT: a second or two even on a loaded machine.
+JAEGER_READY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class JaegerPorts:
+    """Where one Jaeger instance listens, all on 127.0.0.1 (see .devstack/jaeger.yaml)."""
+
+    query: int = 16686
+    query_grpc: int = 16685
+    otlp_grpc: int = 4317
+    otlp_http: int = 4318
+
+    @property
+    def query_url(self) -> str:
+        return f"http://127.0.0.1:{self.query}"
+
+    @property
+    def otlp_endpoint(self) -> str:
+        """The value for OTEL_EXPORTER_OTLP_ENDPOINT (OTLP over HTTP/protobuf)."""
+        return f"http://127.0.0.1:{self.otlp_http}"
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "JAEGER_QUERY_PORT": str(self.query),
+            "JAEGER_QUERY_GRPC_PORT": str(self.query_grpc),
+            "JAEGER_OTLP_GRPC_PORT": str(self.otlp_grpc),
+            "JAEGER_OTLP_HTTP_PORT": str(self.otlp_http),
+        }
+
+
+def jaeger_url_from_env() -> tuple[str, bool]:
+    """The query URL to use and whether it is the default (ours to start)."""
+    url = (os.environ.get("SAGA_JAEGER_URL") or DEFAULT_JAEGER_URL).rstrip("/")
+    return url, url == DEFAULT_JAEGER_URL
+
+
+def jaeger_answers(url: str, timeout: float = 3.0) -> bool:
+    """True when `url` serves Jaeger's query API (GET /api/services answers JSON with data)."""
+    try:
+        with urllib.request.urlopen(f"{url}/api/services", timeout=timeout) as reply:  # noqa: S310
+            body = json.loads(reply.read())
+    except (OSError, ValueError):
+        return False
+    return isinstance(body, dict) and "data" in body
+
+
+def launch_jaeger(
+    home: Path, ports: JaegerPorts, binary: Path = JAEGER_BINARY
+) -> subprocess.Popen[bytes]:
+    """Start Jaeger with .devstack/jaeger.yaml on `ports`, its log under `home`. Returns at
+    once: the caller waits (`wait_for_jaeger`) and owns the process (its own session, so it
+    survives `make`). Tests call this to run an instance of their own on free ports."""
+    if not binary.exists():
+        raise StackError(
+            f"Jaeger is not built ({binary} is missing); `make up` builds it with Go "
+            "from the module proxy (.devstack/jaeger/go.mod)"
+        )
+    home.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, **ports.environment(), "GOMEMLIMIT": JAEGER_GOMEMLIMIT}
+    with (home / "jaeger.log").open("ab") as out:
+        return subprocess.Popen(
+            [str(binary), f"--config={HERE / 'jaeger.yaml'}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=environment,
+            cwd=home,
+            start_new_session=True,
+        )
+
+
+def wait_for_jaeger(ports: JaegerPorts, pid: int, log_file: Path) -> None:
+    deadline = time.monotonic() + JAEGER_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            raise StackError(f"Jaeger (pid {pid}) exited during start-up:\n{tail(log_file)}")
+        # The query API answers last; the OTLP receiver must take spans before anyone sends.
+        if jaeger_answers(ports.query_url, timeout=1.0) and port_is_open(
+            "127.0.0.1", ports.otlp_http
+        ):
+            return
+        time.sleep(0.2)
+    os.killpg(pid, signal.SIGKILL)
+    raise StackError(
+        f"Jaeger did not answer within {JAEGER_READY_TIMEOUT_S:.0f}s; killed it:\n{tail(log_file)}"
+    )
+
+
+def jaeger_up() -> str:
+    home = RUN / "jaeger"
+    pid_file = home / "jaeger.pid"
+    url, is_default = jaeger_url_from_env()
+    ports = JaegerPorts()
+    own_pid = read_pid(pid_file)
+    if own_pid is None and jaeger_answers(url):
+        return f"Jaeger answering at {url} (reused)"
+    if own_pid is not None:
+        wait_for_jaeger(ports, own_pid, home / "jaeger.log")
+        return f"Jaeger answering at {url} (pid {own_pid}, reused)"
+    if not is_default:
+        raise StackError(
+            f"SAGA_JAEGER_URL={url} does not answer; start that Jaeger, or unset "
+            "SAGA_JAEGER_URL to let `make up` run a local one"
+        )
+    for taken in (ports.query, ports.query_grpc, ports.otlp_grpc, ports.otlp_http):
+        if port_is_open("127.0.0.1", taken):
+            raise StackError(
+                f"port {taken} is in use by something that is not Jaeger "
+                f"({who_listens(taken)}); stop it or set SAGA_JAEGER_URL"
+            )
+    process = launch_jaeger(home, ports)
+    pid_file.write_text(f"{process.pid}\n")
+    wait_for_jaeger(ports, process.pid, home / "jaeger.log")
+    return (
+        f"Jaeger started: UI {ports.query_url}, OTLP {ports.otlp_endpoint} "
+        f"(pid {process.pid}, log in {home})"
+    )
+
+
+def jaeger_down() -> str:
+    return stop_by_pid_file(RUN / "jaeger" / "jaeger.pid", "Jaeger")
+
+
+def jaeger_status() -> str:
+    url, _ = jaeger_url_from_env()
+    return f"jaeger\t{'up' if jaeger_answers(url) else 'down'}\t{url}"
 
 
 # --------------------------------------------------------------------------- entry point
@@ -789,11 +932,16 @@ def main(argv: Sequence[str]) -> int:
         with stack_lock():
             if command == "up":
                 started = time.monotonic()
-                for line in (postgres_up(settings), kafka_up(settings), registry_up(settings)):
+                for line in (
+                    postgres_up(settings),
+                    kafka_up(settings),
+                    registry_up(settings),
+                    jaeger_up(),
+                ):
                     log(line)
                 log(f"stack ready in {time.monotonic() - started:.1f}s")
             elif command == "down":
-                for line in (registry_down(), kafka_down(), postgres_down()):
+                for line in (jaeger_down(), registry_down(), kafka_down(), postgres_down()):
                     log(line)
             elif command == "restart":
                 # Chaos runs: stop and start one of our own servers (never a reused one).
@@ -814,6 +962,7 @@ def main(argv: Sequence[str]) -> int:
                 print(f"kafka\t{kafka}\t{settings.kafka_bootstrap}")
                 registry = "up" if registry_answers(settings.schema_registry_url) else "down"
                 print(f"registry\t{registry}\t{settings.schema_registry_url}")
+                print(jaeger_status())
             else:
                 log(f"unknown command {command!r}; use up, down, status or restart")
                 return 2

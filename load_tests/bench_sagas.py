@@ -42,6 +42,7 @@ from load_tests._harness import (
 )
 from orchestrator.config import Settings
 from orchestrator.kafka import producer_config
+from orchestrator.observability import configure_tracing
 from orchestrator.participant import SagaStarter
 from orchestrator.runtime import build_codec
 from orchestrator.saga import Saga
@@ -301,6 +302,8 @@ def main() -> None:
         help="run the projections in their own process (sagactl projector) or in the worker",
     )
     args = parser.parse_args()
+    # Off unless OTEL_* asks (bench_tracing does): then the starts are the traces' roots.
+    configure_tracing("saga-bench")
     base = Settings.from_env()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-sagas-"))
     results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "logs": str(log_dir)}

@@ -68,8 +68,14 @@ class Settings(BaseModel):
     cache_max_instances: int = Field(default=100_000, ge=0)
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["console", "json"] = "console"
+    # auto: JSON lines unless stderr is a terminal (containers, CI, log collectors get JSON).
+    log_format: Literal["console", "json", "auto"] = "auto"
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # A saga in an active status with no event for this long counts in saga_stuck_sagas.
+    stuck_after_s: int = Field(default=300, ge=1)
+    # Jaeger's query API and UI, for the links `sagactl demo` prints (tracing itself is set by
+    # the standard OTEL_* variables, see README "Tracing").
+    jaeger_url: str = "http://127.0.0.1:16686"
     # Young-generation threshold of the garbage collector in the long-running processes, which
     # also freeze their start-up objects (see orchestrator/cli/_gc.py); 0 keeps Python's.
     gc_gen0_threshold: int = Field(default=50_000, ge=0)

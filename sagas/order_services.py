@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from opentelemetry.trace import Tracer
+
 from orchestrator.codec import Codec
 from orchestrator.config import Settings
 from orchestrator.participant import CommandContext, Inbox, Participant
@@ -90,6 +92,7 @@ def order_service(
     behaviour: Behaviour,
     saga: type[Saga] = OrderFulfilment,
     compensations_only: bool = False,
+    tracer: Tracer | None = None,
 ) -> Participant:
     """One simulated service of the order saga as a Participant, ready to `run`.
 
@@ -98,7 +101,7 @@ def order_service(
     before any command (tests of a compensation overtaking its command)."""
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
-    participant = Participant(service, settings=settings, codec=codec, inbox=inbox)
+    participant = Participant(service, settings=settings, codec=codec, inbox=inbox, tracer=tracer)
     step_name = {"credit": "reserve_credit", "inventory": "reserve_inventory"}.get(
         service, "schedule_shipment"
     )

@@ -35,6 +35,7 @@ from orchestrator.cli._schemas import schemas
 from orchestrator.cli._worker import participant, projector, worker
 from orchestrator.config import ConfigError
 from orchestrator.kafka import TopicSetupError
+from orchestrator.observability import configure_tracing
 
 __all__ = ["main", "sagactl"]
 
@@ -53,9 +54,17 @@ class _Sagactl(click.Group):
             raise fail(f"Kafka topics: {exc}", EXIT_UNREACHABLE) from None
 
 
+# The long-running processes name their own services in traces; every other command (a demo's
+# starts, a dead-letter redrive) reports as `sagactl`.
+_OWN_SERVICE_NAMES = frozenset({"worker", "projector", "participant"})
+
+
 @click.group(cls=_Sagactl, context_settings={"help_option_names": ["-h", "--help"]})
-def sagactl() -> None:
+@click.pass_context
+def sagactl(ctx: click.Context) -> None:
     """Operate saga-orchestrator: event store, schemas, workers, dead letters, the demo."""
+    if ctx.invoked_subcommand not in _OWN_SERVICE_NAMES:
+        configure_tracing("sagactl")  # off (nothing installed) unless OTEL_* asks for it
 
 
 for command in (

@@ -2,8 +2,10 @@
 
 Starts the worker and the three simulated participant services as child processes (the same
 `sagactl worker` / `sagactl participant` an operator runs), starts N orders through the
-participant SDK, waits until every saga is terminal, then prints a summary and the timeline
-of one compensated saga. `--external-services` skips the child processes (compose runs them).
+participant SDK, waits until every saga is terminal, then prints a summary, the timeline
+of one compensated saga and, when tracing is on (`make demo` turns it on, exporting to the
+local Jaeger), that saga's trace id and its URL in the Jaeger UI. `--external-services` skips
+the child processes (compose runs them).
 
 Every wait is bounded and rides out a broker that has just started for the first time (see
 `_waits.py`); a dependency that does not answer in time ends the demo with one line and exit 3.
@@ -38,6 +40,13 @@ from orchestrator.codec import RegistryUnavailableError
 from orchestrator.config import Settings
 from orchestrator.database import migrate
 from orchestrator.kafka import TopicSetupError, admin_config, producer_config
+from orchestrator.observability import (
+    JaegerQuery,
+    JaegerTrace,
+    JaegerUnavailableError,
+    flush_tracing,
+    tracing_requested,
+)
 from orchestrator.outage import TRANSIENT_KAFKA_NAMES, describe
 from orchestrator.participant import SagaStarter, StartNotAcknowledgedError
 from orchestrator.runtime import App
@@ -51,6 +60,8 @@ KAFKA_ANSWER_S = 30.0
 TOPICS_S = 60.0
 GROUPS_S = 90.0
 STARTS_S = 90.0
+# The services flush their last spans as they exit; Jaeger indexes them within a second or two.
+TRACE_ARRIVAL_S = 20.0
 
 
 @click.command()
@@ -342,6 +353,8 @@ def _report(
         compensated = [s for s, status in statuses.items() if status == "compensated"]
         if compensated:
             _timeline(conn, compensated[0])
+            if tracing_requested():
+                _trace_link(settings, conn, compensated[0])
 
 
 def _timeline(conn: psycopg.Connection[Any], saga_id: str) -> None:
@@ -360,3 +373,46 @@ def _timeline(conn: psycopg.Connection[Any], saga_id: str) -> None:
             if key in data and data[key] is not None
         )
         click.echo(f"  {offset_ms:>8.1f} ms  #{version:<3} {event_type:<22} {detail}".rstrip())
+
+
+def _trace_link(settings: Settings, conn: psycopg.Connection[Any], saga_id: str) -> None:
+    """The compensated saga's trace: its id (from the traceparent its first event recorded),
+    the Jaeger UI's URL for it, and which services Jaeger shows in it."""
+    row = conn.execute(
+        "SELECT metadata->>'traceparent' FROM events WHERE stream_id = %s ORDER BY version LIMIT 1",
+        (saga_id,),
+    ).fetchone()
+    parts = (row[0] or "").split("-") if row else []
+    if len(parts) != 4:
+        click.echo(f"\nno trace recorded for saga {saga_id}")
+        return
+    trace_id, sampled = parts[1], int(parts[3], 16) & 1
+    if not sampled:
+        click.echo(f"\ntrace {trace_id} of saga {saga_id} was not sampled (OTEL_TRACES_SAMPLER)")
+        return
+    flush_tracing()
+    jaeger = JaegerQuery(settings.jaeger_url)
+    click.echo(f"\ntrace of compensated saga {saga_id}: {trace_id}")
+    try:
+        if jaeger.serves_ui():
+            click.echo(f"  {jaeger.ui_url(trace_id)}")
+        else:
+            click.echo(
+                f"  {jaeger.api_url(trace_id)}\n  (this Jaeger has no UI assets: the local "
+                "stack's is built from the Go module, which does not carry them; the query API "
+                f"answers, and a full Jaeger shows it at {jaeger.ui_url(trace_id)})"
+            )
+        found = jaeger.wait_for(trace_id, _looks_whole, within_s=TRACE_ARRIVAL_S)
+    except JaegerUnavailableError as exc:
+        click.echo(f"  (Jaeger did not answer: {exc})")
+        return
+    if found is None:
+        click.echo(f"  (not in Jaeger at {settings.jaeger_url} after {TRACE_ARRIVAL_S:.0f}s)")
+        return
+    services = ", ".join(sorted(found.services))
+    click.echo(f"  {len(found.spans)} spans from {len(found.services)} services: {services}")
+
+
+def _looks_whole(trace: JaegerTrace) -> bool:
+    # Every span's parent has arrived, and the worker's and some participant's spans are in.
+    return not trace.orphans() and len(trace.services) >= 3

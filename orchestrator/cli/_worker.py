@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 
 import click
+from opentelemetry.trace import Tracer
 
 from orchestrator.cli._gc import tune_gc
 from orchestrator.cli._reach import Needs, requires
 from orchestrator.cli._signals import stop_on_signals
 from orchestrator.cli._types import FiniteFloatRange
 from orchestrator.config import Settings
-from orchestrator.observability import configure_logging, configure_tracing
+from orchestrator.observability import configure_logging, configure_tracing, tracer_of
 from orchestrator.participant import PostgresInbox
 from orchestrator.projections import PostgresProjector
 from orchestrator.runtime import App, Worker
@@ -61,6 +62,7 @@ def projector() -> None:
     turns safely (the checkpoint row is locked per page)."""
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    configure_tracing("saga-projector")
     stop = stop_on_signals()
     tune_gc(settings.gc_gen0_threshold)
     with PostgresProjector(settings.database_url) as running:
@@ -105,6 +107,8 @@ def participant(
     if not orders:
         raise click.UsageError("SAGA_SAGAS names no order-fulfilment saga for these services")
     inboxes = [PostgresInbox(settings.participant_database_url, consumer=name) for name in services]
+    # One process, several services: each is a service of its own in traces.
+    tracers = {name: _service_tracer(name, alone=len(services) == 1) for name in services}
     _create_effects_table(settings.participant_database_url)
     threads = [
         threading.Thread(
@@ -115,6 +119,7 @@ def participant(
                 inbox=inbox,
                 behaviour=behaviour,
                 saga=orders[0],
+                tracer=tracers[name],
             ).run,
             args=(stop,),
             name=f"participant-{name}",
@@ -128,6 +133,12 @@ def participant(
         thread.join()
     for inbox in inboxes:
         inbox.close()
+
+
+def _service_tracer(service: str, *, alone: bool) -> Tracer:
+    """`participant-<service>`; OTEL_SERVICE_NAME renames it only in a process running one
+    service (three services under one name would be one service in the trace)."""
+    return tracer_of(configure_tracing(f"participant-{service}", exact_name=not alone))
 
 
 def _create_effects_table(conninfo: str) -> None:

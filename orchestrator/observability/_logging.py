@@ -17,7 +17,8 @@ from typing import Any, Literal, TextIO
 import structlog
 from opentelemetry import trace
 
-LogFormat = Literal["console", "json"]
+# "auto": JSON unless the stream is a terminal (a person reading), where console lines read better.
+LogFormat = Literal["console", "json", "auto"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -53,8 +54,11 @@ def configure_logging(level: str, fmt: LogFormat, *, stream: TextIO | None = Non
         numeric_level = _LEVELS[level.lower()]
     except KeyError:
         raise ValueError(f"unknown log level {level!r}; use one of {sorted(_LEVELS)}") from None
-    if fmt not in ("console", "json"):
-        raise ValueError(f"unknown log format {fmt!r}; use 'console' or 'json'")
+    if fmt not in ("console", "json", "auto"):
+        raise ValueError(f"unknown log format {fmt!r}; use 'console', 'json' or 'auto'")
+    target = stream if stream is not None else sys.stderr
+    if fmt == "auto":
+        fmt = "console" if _is_terminal(target) else "json"
 
     # Runs for structlog calls and, as foreign_pre_chain, for stdlib records.
     shared: list[structlog.typing.Processor] = [
@@ -78,7 +82,7 @@ def configure_logging(level: str, fmt: LogFormat, *, stream: TextIO | None = Non
         renderer = structlog.dev.ConsoleRenderer(colors=False)
         final = [structlog.processors.StackInfoRenderer()]
 
-    handler = _SagaLogHandler(stream if stream is not None else sys.stderr)
+    handler = _SagaLogHandler(target)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -111,6 +115,13 @@ def configure_logging(level: str, fmt: LogFormat, *, stream: TextIO | None = Non
     )
 
 
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or file-like stream without a terminal
+        return False
+
+
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A structlog logger backed by the stdlib logger `name`."""
     logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
@@ -126,6 +137,28 @@ class LogContext:
 
     def bind(self, **values: object) -> None:
         self._tokens.append(structlog.contextvars.bind_contextvars(**values))
+
+    def bind_saga(
+        self,
+        *,
+        saga_id: str | None = None,
+        saga_type: str | None = None,
+        step: str | None = None,
+        attempt: int | None = None,
+    ) -> None:
+        """Bind the saga coordinates that are known (None leaves a key out, never null)."""
+        values = {"saga_id": saga_id, "saga_type": saga_type, "step": step, "attempt": attempt}
+        known = {key: value for key, value in values.items() if value is not None}
+        if known:
+            self.bind(**known)
+
+    def bind_span(self, span: trace.Span) -> None:
+        """Bind the trace and span id of the span handling this message. Explicit, because that
+        span is not always the current one: the worker decides a batch under one span while
+        each message has its own."""
+        ctx = span.get_span_context()
+        if ctx.is_valid:
+            self.bind(trace_id=format(ctx.trace_id, "032x"), span_id=format(ctx.span_id, "016x"))
 
     def _reset(self) -> None:
         # Reverse order: a key bound twice must end up at its value before the first bind.

@@ -8,7 +8,7 @@ time series per saga and exhaust Prometheus memory; ids belong in logs and trace
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Final, Literal
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -189,6 +189,32 @@ class Metrics:
             "Sagas left in compensation_failed: each one needs a human (alert on increase).",
             ("saga_type",),
         )
+        self.sagas_parked: Final = counter(
+            "saga_parked_total",
+            "Sagas parked (a message of theirs was dead-lettered, or an operator parked them).",
+            ("saga_type",),
+        )
+        self.step_duration: Final = histogram(
+            "saga_step_duration_seconds",
+            "Time from a step's command being issued to the reply that ended the step (a "
+            "compensation counts under its step), by saga type and step.",
+            SAGA_DURATION_BUCKETS,
+            ("saga_type", "step"),
+        )
+        # The two gauges below come from the saga_instances projection (its status and
+        # updated_at indexes; never the event log), measured by the leading worker only, like
+        # the outbox backlog: the others report no series, so sums and maxes stay right.
+        self.sagas_in_flight: Final = gauge(
+            "saga_in_flight",
+            "Sagas in an active status (started, running, compensating), by saga type.",
+            ("saga_type",),
+        )
+        self.sagas_stuck: Final = gauge(
+            "saga_stuck",
+            "Active sagas with no event for longer than SAGA_STUCK_AFTER_S, by saga type "
+            "(`sagactl saga stuck` names them).",
+            ("saga_type",),
+        )
 
         # Series for every known label value exist from the start at 0, so `rate()` and
         # `increase()` see the first event instead of a series appearing out of nowhere.
@@ -208,6 +234,7 @@ class Metrics:
         for saga_type in saga_types:
             self.sagas_started.labels(saga_type=saga_type)
             self.compensation_failed.labels(saga_type=saga_type)
+            self.sagas_parked.labels(saga_type=saga_type)
             for status in SAGA_STATUSES:
                 self.sagas_finished.labels(saga_type=saga_type, status=status)
 
@@ -216,6 +243,20 @@ class Metrics:
         for topic in topics:
             for outcome in CONSUME_OUTCOMES:
                 self.messages_consumed.labels(topic=topic, outcome=outcome)
+
+    def set_saga_gauges(
+        self, in_flight: Mapping[str, int], stuck: Mapping[str, int], saga_types: Iterable[str]
+    ) -> None:
+        """Publish one measurement of the projection gauges; a known type absent from the
+        counts is at 0 (not a stale figure from the previous measurement)."""
+        for saga_type in saga_types:
+            self.sagas_in_flight.labels(saga_type=saga_type).set(in_flight.get(saga_type, 0))
+            self.sagas_stuck.labels(saga_type=saga_type).set(stuck.get(saga_type, 0))
+
+    def clear_saga_gauges(self) -> None:
+        """A worker that stops leading stops reporting them (the new leader does)."""
+        self.sagas_in_flight.clear()
+        self.sagas_stuck.clear()
 
     def forget_partitions(self, partitions: Iterable[tuple[str, int]]) -> None:
         """Drop lag series of revoked partitions, so a partition now owned by another worker

@@ -10,8 +10,6 @@ semconv package's `_incubating` module, which is private; a unit test pins them 
 
 from __future__ import annotations
 
-import importlib
-import os
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from typing import Final
@@ -19,15 +17,10 @@ from typing import Final
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter, Setter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Link, Span, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from orchestrator.observability._logging import get_logger
-
-_log = get_logger(__name__)
+from orchestrator.observability._tracing_config import INSTRUMENTATION_NAME
 
 # Kafka headers as confluent-kafka hands them over: values may be None (a header with no value).
 KafkaHeaders = Sequence[tuple[str, bytes | None]]
@@ -43,8 +36,17 @@ MESSAGING_MESSAGE_ID: Final = "messaging.message.id"
 MESSAGING_CONSUMER_GROUP_NAME: Final = "messaging.consumer.group.name"
 MESSAGING_BATCH_MESSAGE_COUNT: Final = "messaging.batch.message_count"
 ERROR_TYPE: Final = "error.type"
+# The saga's own coordinates, on every span that handles one of its messages.
+SAGA_ID: Final = "saga.id"
+SAGA_TYPE: Final = "saga.type"
+SAGA_STEP: Final = "saga.step"
+SAGA_ATTEMPT: Final = "saga.attempt"
+SAGA_OUTCOME: Final = "saga.outcome"
+# The span event of a message sent to `<topic>.dlt` (and of one sent back from it).
+DEAD_LETTERED_EVENT: Final = "saga.dead_lettered"
+REDRIVEN_EVENT: Final = "saga.redriven"
 
-_INSTRUMENTATION_NAME: Final = "saga-orchestrator"
+SpanAttributes = dict[str, str | int]
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
 
 
@@ -104,54 +106,8 @@ def context_from_carrier(carrier: Mapping[str, str]) -> Context:
     return _PROPAGATOR.extract(carrier)
 
 
-def configure_tracing(service_name: str, exporter: SpanExporter | None = None) -> TracerProvider:
-    """Build the tracer provider and install it as the global one if none is installed yet.
-
-    Without an exporter (and without OTLP configured) spans are still created, so trace ids
-    propagate through Kafka to participants and appear in logs; they are just not exported.
-    The OpenTelemetry API allows one global provider per process, so a second call returns a
-    working provider that is not global: pass its tracer explicitly (tests do).
-    """
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    chosen = exporter if exporter is not None else _otlp_exporter_from_env()
-    if chosen is not None:
-        # Batching keeps export off the worker's hot path; spans are flushed on shutdown.
-        provider.add_span_processor(BatchSpanProcessor(chosen))
-    current = trace.get_tracer_provider()
-    if not isinstance(current, TracerProvider):
-        trace.set_tracer_provider(provider)
-    return provider
-
-
-def _otlp_exporter_from_env() -> SpanExporter | None:
-    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    )
-    if not endpoint:
-        return None
-    # The OTLP exporter is optional (it pulls in grpc/protobuf); import it only when asked for.
-    # The spec's default protocol is http/protobuf; "grpc" selects the gRPC exporter.
-    protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-    kind = "grpc" if protocol == "grpc" else "http"
-    module_name = f"opentelemetry.exporter.otlp.proto.{kind}.trace_exporter"
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        _log.warning(
-            "OTEL_EXPORTER_OTLP_ENDPOINT is set but the OTLP exporter is not installed; "
-            "spans will not be exported (pip install opentelemetry-exporter-otlp)",
-            endpoint=endpoint,
-            module=module_name,
-        )
-        return None
-    instance = module.OTLPSpanExporter()  # reads endpoint, headers, TLS from OTEL_* env
-    if not isinstance(instance, SpanExporter):
-        raise TypeError(f"{module_name}.OTLPSpanExporter is not a SpanExporter")
-    return instance
-
-
 def _tracer(tracer: Tracer | None) -> Tracer:
-    return tracer if tracer is not None else trace.get_tracer(_INSTRUMENTATION_NAME)
+    return tracer if tracer is not None else trace.get_tracer(INSTRUMENTATION_NAME)
 
 
 def _key_attribute(key: bytes | str | None) -> str | None:
@@ -203,22 +159,16 @@ def receive_span(
         yield span
 
 
-@contextmanager
-def process_span(
+def _process_attributes(
     *,
     topic: str,
     partition: int,
     offset: int,
     consumer_group: str,
-    headers: KafkaHeaders | None,
-    key: bytes | str | None = None,
-    message_id: str | None = None,
-    tracer: Tracer | None = None,
-) -> Iterator[Span]:
-    """A CONSUMER span for processing one message, child of the producer's trace context in
-    `headers` so a saga's trace runs start → commands → replies. If a batch (`receive_span`)
-    span is current it is linked, keeping the batch's timing reachable from each message."""
-    attributes: dict[str, str | int] = {
+    key: bytes | str | None,
+    message_id: str | None,
+) -> SpanAttributes:
+    attributes: SpanAttributes = {
         MESSAGING_SYSTEM: "kafka",
         MESSAGING_OPERATION_TYPE: "process",
         MESSAGING_OPERATION_NAME: "process",
@@ -232,17 +182,133 @@ def process_span(
         attributes[MESSAGING_KAFKA_MESSAGE_KEY] = key_text
     if message_id is not None:
         attributes[MESSAGING_MESSAGE_ID] = message_id
+    return attributes
+
+
+def _batch_links() -> list[Link]:
     batch = trace.get_current_span().get_span_context()
-    links = [Link(batch)] if batch.is_valid else []
+    return [Link(batch)] if batch.is_valid else []
+
+
+def start_process_span(
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    consumer_group: str,
+    headers: KafkaHeaders | None,
+    key: bytes | str | None = None,
+    message_id: str | None = None,
+    tracer: Tracer | None = None,
+) -> Span:
+    """A CONSUMER span for processing one message, child of the producer's trace context in
+    `headers`, so a saga's trace runs start → commands → replies; if a batch (`receive_span`)
+    span is current it is linked. Started, but neither made current nor ended: the worker and
+    the participants decide a whole batch in one transaction, so each message's span stays
+    open until the batch is durable, and the caller ends it (`MessageSpans`)."""
+    return _tracer(tracer).start_span(
+        f"process {topic}",
+        context=extract_trace_context(headers),
+        kind=SpanKind.CONSUMER,
+        attributes=_process_attributes(
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            consumer_group=consumer_group,
+            key=key,
+            message_id=message_id,
+        ),
+        links=_batch_links(),
+    )
+
+
+@contextmanager
+def decide_span(*, messages: Sequence[Span], tracer: Tracer | None = None) -> Iterator[Span]:
+    """An INTERNAL span around deciding and appending one batch (one transaction), linked to
+    the process span of every message in it: the batch belongs to many sagas' traces at once,
+    so it hangs under the batch's `receive_span` and reaches each saga through a link."""
+    links = [Link(span.get_span_context()) for span in messages if span.get_span_context().is_valid]
+    attributes: SpanAttributes = {MESSAGING_BATCH_MESSAGE_COUNT: len(messages)}
     with _span(
         _tracer(tracer),
-        name=f"process {topic}",
-        kind=SpanKind.CONSUMER,
+        name="decide and append",
+        kind=SpanKind.INTERNAL,
         attributes=attributes,
-        context=extract_trace_context(headers),
         links=links,
     ) as span:
         yield span
+
+
+def saga_attributes(
+    *,
+    saga_id: str | None = None,
+    saga_type: str | None = None,
+    step: str | None = None,
+    attempt: int | None = None,
+    outcome: str | None = None,
+) -> SpanAttributes:
+    """The saga attributes that are known (unknown ones are left out, never empty strings)."""
+    values: dict[str, str | int | None] = {
+        SAGA_ID: saga_id,
+        SAGA_TYPE: saga_type,
+        SAGA_STEP: step,
+        SAGA_ATTEMPT: attempt,
+        SAGA_OUTCOME: outcome,
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def record_dead_letter(
+    span: Span, *, reason: str, dead_letter_topic: str, error: BaseException | None = None
+) -> None:
+    """Mark `span` with the dead-lettering of its message (a span event, so the trace shows
+    where and why the message left the saga's flow)."""
+    attributes: SpanAttributes = {"reason": reason, MESSAGING_DESTINATION_NAME: dead_letter_topic}
+    if error is not None:
+        attributes[ERROR_TYPE] = type(error).__qualname__
+    span.add_event(DEAD_LETTERED_EVENT, attributes)
+
+
+@contextmanager
+def stored_trace_send(
+    tracer: Tracer | None,
+    *,
+    traceparent: str | None,
+    topic: str,
+    key: bytes | str | None,
+    message_id: str | None,
+    headers: list[tuple[str, str | bytes | None]],
+    attributes: SpanAttributes,
+) -> Iterator[list[tuple[str, str | bytes | None]]]:
+    """A PRODUCER span continuing the trace a stored traceparent names (the outbox relay
+    publishing a committed command, the timer poller firing a timer): yields `headers` with
+    the span's traceparent in place of the stored one. With `tracer` None (tracing off) no
+    span is made and the headers pass as they are."""
+    if tracer is None:
+        yield headers
+        return
+    context = context_from_carrier({"traceparent": traceparent}) if traceparent else None
+    with send_span(
+        topic=topic, key=key, message_id=message_id, context=context, tracer=tracer
+    ) as span:
+        span.set_attributes(attributes)
+        carrier: list[tuple[str, bytes]] = []
+        inject_trace_context(carrier)
+        names = {name.lower() for name, _ in carrier}
+        yield [*(item for item in headers if item[0].lower() not in names), *carrier]
+
+
+def record_redrive(span: Span, *, actor: str, dead_letter: str, attempt: int) -> None:
+    """Mark `span` (the send of a dead letter back to its topic) with who redrove it."""
+    span.add_event(
+        REDRIVEN_EVENT, {"actor": actor, "dead_letter": dead_letter, "saga.attempt": attempt}
+    )
+
+
+def traceparent_of(span: Span) -> str | None:
+    """The W3C traceparent naming `span` as parent (None for an invalid span): what the worker
+    records in the metadata of the events a message caused, for the relay to continue."""
+    return trace_carrier(trace.set_span_in_context(span)).get("traceparent")
 
 
 @contextmanager

@@ -19,6 +19,11 @@ with the reply recorded then, re-addressed to the attempt asking now; refuse an 
 step's compensation was handled first (CommandRefused); run the other handlers and record
 their replies; commit. Then send the replies (keyed by saga id, correlation headers echoed),
 and only then store offsets. Poison goes to `<topic>.dlt` before any of it.
+
+Tracing: each command gets a `process <topic>` span under the span that sent it (the relay's),
+its handler a `handle <Command>` span under that, and its reply a `send <reply topic>` span
+whose traceparent the reply carries; log lines inside a handler carry the command's saga
+coordinates and trace ids.
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Final, TypeVar
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException
+from opentelemetry.trace import Tracer
 
 from orchestrator import headers as h
 from orchestrator.codec import Codec, DecodeError
@@ -50,6 +57,7 @@ from orchestrator.kafka import (
     store_offsets,
 )
 from orchestrator.messages import Message
+from orchestrator.observability import MessageSpans
 from orchestrator.outage import is_outage as _is_outage
 from orchestrator.outage import is_transient
 from orchestrator.participant._handlers import Handler, Registration, for_step
@@ -118,6 +126,7 @@ class Participant:
         inbox: Inbox,
         handler_attempts: int = 3,
         batch_max_messages: int = 500,
+        tracer: Tracer | None = None,
     ) -> None:
         self.name = name
         self._settings = settings
@@ -128,6 +137,9 @@ class Participant:
         self._by_topic: dict[str, dict[type[Message], Registration]] = {}
         self._delivery = DeliveryTracker()
         self.group_id = f"participant-{name}"
+        self._tracer = tracer  # None: the global tracer (a no-op while tracing is off)
+        # The batch being processed, while `_process` runs (handle_batch alone has none).
+        self._spans: MessageSpans | None = None
 
     # --- declaration -------------------------------------------------------------------------
 
@@ -264,6 +276,7 @@ class Participant:
                     stored = claims.stored.get(key)
                 if stored is not None:
                     replies.append(self._readdressed(stored, record, context))
+                self._annotate(record, "duplicate")
                 continue
             guard = identity.guard
             if guard is not None and not guard.compensation and guard.key in claims.tombstones:
@@ -281,9 +294,11 @@ class Participant:
                     continue
                 handled[key] = refusal
                 replies.append(refusal)
+                self._annotate(record, "refused")
                 continue
             if isolate:
-                outcome = self._run_handler(tx, registration, message, context)
+                with self._handling(record, registration):
+                    outcome = self._run_handler(tx, registration, message, context)
                 if isinstance(outcome, BaseException):
                     failed.append((record, outcome))
                     continue
@@ -298,13 +313,15 @@ class Participant:
                     continue
             else:
                 try:
-                    outcome = registration.run(message, context)
+                    with self._handling(record, registration):
+                        outcome = registration.run(message, context)
                     reply = None if outcome is None else self._reply(record, context, outcome)
                 except Exception as exc:
                     if _is_outage(exc):
                         raise
                     raise _HandlerRaisedError from exc
             handled[key] = reply
+            self._annotate(record, "no_reply" if outcome is None else type(outcome).__name__)
             if reply is not None:
                 replies.append(reply)
         if failed:
@@ -382,6 +399,24 @@ class Participant:
             saga_id=context.saga_id, step=context.step or "", reason="compensated"
         )
         return self._reply(record, context, refused)
+
+    @contextmanager
+    def _handling(self, record: ConsumedRecord, registration: Registration) -> Iterator[None]:
+        """The handler's span (under the command's) and its log binding, when in a batch."""
+        spans = self._spans
+        if spans is None or spans.get(record.coordinates) is None:
+            yield
+            return
+        name = f"handle {registration.command.__name__}"
+        with (
+            spans.child(record.coordinates, name) as span,
+            spans.logging(record.coordinates, span=span),
+        ):
+            yield
+
+    def _annotate(self, record: ConsumedRecord, outcome: str) -> None:
+        if self._spans is not None:
+            self._spans.annotate(record.coordinates, outcome=outcome)
 
     # --- the Kafka loop ----------------------------------------------------------------------
 
@@ -466,27 +501,63 @@ class Participant:
     def _process(
         self, records: list[ConsumedRecord], producer: Producer, dead_letters: DeadLetterPublisher
     ) -> None:
+        spans = self._spans = MessageSpans(self._tracer, self.group_id)
+        try:
+            self._process_traced(records, producer, dead_letters, spans)
+        finally:
+            self._spans = None
+            spans.end_all()
+
+    def _process_traced(
+        self,
+        records: list[ConsumedRecord],
+        producer: Producer,
+        dead_letters: DeadLetterPublisher,
+        spans: MessageSpans,
+    ) -> None:
         commands: list[tuple[ConsumedRecord, Registration, Message]] = []
+        coordinates: dict[str, str] = {}  # command message id -> record coordinates
         for record in records:
+            identity = _identity(record)
+            coordinates[identity.message_id] = record.coordinates
+            spans.start_record(
+                record, message_id=identity.message_id, saga_id=identity.saga_id or None
+            )
             try:
                 registration, message = self.decode(record)
             except DecodeError as exc:
-                dead_letters.publish(record, exc, reason=exc.reason)
+                dead = dead_letters.publish(record, exc, reason=exc.reason)
+                spans.dead_lettered(
+                    record.coordinates, reason=exc.reason, dead_letter_topic=dead.topic, error=exc
+                )
                 continue
             commands.append((record, registration, message))
         replies, failed = self.handle_batch(commands)
         for record, error in failed:
-            dead_letters.publish(
+            dead = dead_letters.publish(
                 record, error, reason="handler_failed", attempts=self._handler_attempts
             )
-        for reply in replies:
-            producer.produce(
-                reply.topic,
-                key=reply.key,
-                value=reply.value,
-                headers=list[tuple[str, str | bytes | None]](reply.headers),
-                on_delivery=self._delivery,
+            spans.dead_lettered(
+                record.coordinates,
+                reason="handler_failed",
+                dead_letter_topic=dead.topic,
+                error=error,
             )
+        for reply in replies:
+            with spans.sending(
+                coordinates.get(reply.message_id),
+                topic=reply.topic,
+                key=reply.key,
+                message_id=reply_message_id(reply.message_id),
+                headers=list(reply.headers),
+            ) as headers:
+                producer.produce(
+                    reply.topic,
+                    key=reply.key,
+                    value=reply.value,
+                    headers=list[tuple[str, str | bytes | None]](headers),
+                    on_delivery=self._delivery,
+                )
         # Raises PublishError unless every reply was acknowledged: the offsets stay unstored
         # and the batch is retried (the inbox answers with the stored replies).
         self._delivery.raise_if_failed(producer, 30.0)

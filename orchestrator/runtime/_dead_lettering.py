@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Final
 
 import structlog
 
 from orchestrator import headers as h
 from orchestrator.kafka import ConsumedRecord, DeadLetterPublisher
+from orchestrator.runtime._batch_trace import BatchTrace
 from orchestrator.runtime._outage_pause import is_outage
 from orchestrator.runtime._processor import BatchOutcome, Inbound, SagaProcessor
 from orchestrator.runtime._routing import Poison, Routes, RoutingError, saga_id_of
@@ -51,11 +53,13 @@ class DeadLetterPolicy:
         processor: SagaProcessor,
         publisher: DeadLetterPublisher,
         metrics: WorkerMetrics,
+        trace: BatchTrace | None = None,
     ) -> None:
         self._routes = routes
         self._processor = processor
         self._publisher = publisher
         self._metrics = metrics
+        self._trace = trace  # marks the dead letter on its message's span, binds its log line
 
     def dead_letter_all(self, poison: Sequence[Poison]) -> list[Inbound]:
         """Dead-letter every poison record; the messages that park their sagas."""
@@ -71,13 +75,16 @@ class DeadLetterPolicy:
         message that parks its saga, when the record names one."""
         dead = self._publisher.publish(record, error, reason=reason, attempts=attempts_of(record))
         self._metrics.dead_lettered(record.topic, reason)
-        log.warning(
-            "message dead-lettered",
-            coordinates=record.coordinates,
-            dead_letter=f"{dead.topic}[{dead.partition}]@{dead.offset}",
-            reason=reason,
-            error=str(error),
-        )
+        with self._trace.logging(record) if self._trace is not None else nullcontext():
+            log.warning(
+                "message dead-lettered",
+                coordinates=record.coordinates,
+                dead_letter=f"{dead.topic}[{dead.partition}]@{dead.offset}",
+                reason=reason,
+                error=str(error),
+            )
+        if self._trace is not None:
+            self._trace.dead_lettered(record, dead, error)
         if record.topic in self._routes.start_topics:
             return []  # a start that never started anything has no saga to park
         saga_id = saga_id_of(record)
@@ -109,9 +116,11 @@ class DeadLetterPolicy:
                 # not exist: the record is in its dead-letter topic, once is enough.
                 continue
             error = RoutingError("unknown_saga", f"no saga {item.envelope.saga_id} exists")
-            self._publisher.publish(
+            dead = self._publisher.publish(
                 item.record, error, reason=error.reason, attempts=attempts_of(item.record)
             )
+            if self._trace is not None:
+                self._trace.dead_lettered(item.record, dead, error)
             self._metrics.dead_lettered(item.record.topic, error.reason)
         return outcome
 
@@ -128,7 +137,8 @@ class DeadLetterPolicy:
                 failure = HandlingError(f"{type(exc).__name__}: {exc}")
                 failure.__cause__ = exc
                 failure.__traceback__ = exc.__traceback__
-                log.exception("message failed", coordinates=item.record.coordinates)
+                with self._trace.logging(item.record) if self._trace else nullcontext():
+                    log.exception("message failed", coordinates=item.record.coordinates)
                 parking = self.dead_letter(item.record, failure, "handler_error")
                 try:
                     outcome = self._processor.process(parking)

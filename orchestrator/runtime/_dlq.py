@@ -23,6 +23,12 @@ from orchestrator.kafka import (
     producer_config,
     reader_config,
 )
+from orchestrator.observability import (
+    extract_trace_context,
+    inject_trace_context,
+    record_redrive,
+    send_span,
+)
 from orchestrator.saga import MessageRedriven, SagaRegistry
 
 
@@ -180,38 +186,52 @@ def redrive(
         if error is not None:
             failures.append(error)
 
-    if notify and view.saga_id is not None:
-        saga_type = view.saga_type or _saga_type_of(registry, view)
-        if saga_type is not None:
-            reply_topic = registry.get(saga_type).reply_topic
-            redriven = MessageRedriven(
-                saga_id=view.saga_id,
-                topic=view.original_topic or to_topic,
-                partition=view.original_partition or 0,
-                offset=view.original_offset or 0,
-                actor=actor,
-            )
-            producer.produce(
-                reply_topic,
-                key=view.saga_id.encode(),
-                value=codec.encode(reply_topic, redriven),
-                headers=[
-                    (h.MESSAGE_ID, f"redrive:{record.coordinates}:{attempt}"),
-                    (h.SAGA_ID, view.saga_id),
-                    (h.SAGA_TYPE, saga_type),
-                ],
-                on_delivery=on_delivery,
-            )
-        else:
-            notify = False
-    producer.produce(
-        to_topic,
+    # The redrive continues the dead letter's trace (its headers kept the traceparent): a span
+    # event says who sent it back, and both messages carry the new span's context.
+    with send_span(
+        topic=to_topic,
         key=record.key,
-        value=record.value,
-        partition=view.original_partition if view.original_partition is not None else -1,
-        headers=list[tuple[str, str | bytes | None]](headers),
-        on_delivery=on_delivery,
-    )
+        context=extract_trace_context(record.headers),
+        partition=view.original_partition,
+    ) as span:
+        record_redrive(span, actor=actor, dead_letter=record.coordinates, attempt=attempt)
+        traced: Headers = []
+        if span.is_recording():
+            headers = inject_trace_context(headers)
+            traced = [(k, v) for k, v in headers if k in (h.TRACEPARENT, h.TRACESTATE)]
+        if notify and view.saga_id is not None:
+            saga_type = view.saga_type or _saga_type_of(registry, view)
+            if saga_type is not None:
+                reply_topic = registry.get(saga_type).reply_topic
+                redriven = MessageRedriven(
+                    saga_id=view.saga_id,
+                    topic=view.original_topic or to_topic,
+                    partition=view.original_partition or 0,
+                    offset=view.original_offset or 0,
+                    actor=actor,
+                )
+                producer.produce(
+                    reply_topic,
+                    key=view.saga_id.encode(),
+                    value=codec.encode(reply_topic, redriven),
+                    headers=[
+                        (h.MESSAGE_ID, f"redrive:{record.coordinates}:{attempt}"),
+                        (h.SAGA_ID, view.saga_id),
+                        (h.SAGA_TYPE, saga_type),
+                        *traced,
+                    ],
+                    on_delivery=on_delivery,
+                )
+            else:
+                notify = False
+        producer.produce(
+            to_topic,
+            key=record.key,
+            value=record.value,
+            partition=view.original_partition if view.original_partition is not None else -1,
+            headers=list[tuple[str, str | bytes | None]](headers),
+            on_delivery=on_delivery,
+        )
     remaining = producer.flush(30)
     if remaining or failures:
         raise PublishError(f"redrive not acknowledged: {failures[0] if failures else 'timeout'}")

@@ -12,16 +12,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
+from opentelemetry.trace import Tracer
 
 from event_store import CheckpointStore, EventStore
 from orchestrator.archive import PeriodicAnchor
 from orchestrator.codec import Codec
 from orchestrator.config import Settings
 from orchestrator.kafka import Producer, producer_config
-from orchestrator.observability import Metrics
+from orchestrator.observability import Metrics, active_tracer
 from orchestrator.outage import is_outage
 from orchestrator.runtime._memory import ReadAllCommandLog
 from orchestrator.runtime._outbox import OutboxRelay, relay_subscription
@@ -31,10 +32,14 @@ from orchestrator.runtime._postgres import (
     PostgresOutboxBacklog,
     PostgresTimers,
 )
+from orchestrator.runtime._saga_gauges import SagaGaugeProbe
 from orchestrator.runtime._timer_poller import TimerPoller
 from orchestrator.saga import SagaRegistry
 
 log = structlog.get_logger(__name__)
+
+# In flight and stuck are counts over the projection's indexes: cheap, but not every loop.
+SAGA_GAUGES_EVERY_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +49,18 @@ class LeaderPorts:
     checkpoints: CheckpointStore
     timers: Timers
     backlog: OutboxBacklog
+    # In flight and stuck per saga type, from the projection (None: not measured).
+    saga_gauges: SagaGaugeProbe | None = None
 
     @classmethod
     def postgres(
-        cls, settings: Settings, store: EventStore, checkpoints: CheckpointStore
+        cls,
+        settings: Settings,
+        store: EventStore,
+        checkpoints: CheckpointStore,
+        *,
+        metrics: Metrics | None = None,
+        registry: SagaRegistry | None = None,
     ) -> LeaderPorts:
         """The PostgreSQL adapters on `settings.database_url`."""
         url, group = settings.database_url, settings.consumer_group
@@ -57,6 +70,15 @@ class LeaderPorts:
             checkpoints=checkpoints,
             timers=PostgresTimers(url, store),
             backlog=PostgresOutboxBacklog(url, relay_subscription(group)),
+            # The saga gauges need the metrics to set and the saga types to report.
+            saga_gauges=None
+            if metrics is None or registry is None
+            else SagaGaugeProbe(
+                url,
+                metrics,
+                {d.name for d in registry.definitions},
+                timedelta(seconds=settings.stuck_after_s),
+            ),
         )
 
 
@@ -73,6 +95,7 @@ class LeaderDuties:
         anchors: PeriodicAnchor | None,
         clock: Callable[[], datetime],
         client_id: str,
+        tracer: Tracer | None = None,
     ) -> None:
         self._settings = settings
         self._registry = registry
@@ -84,6 +107,7 @@ class LeaderDuties:
         self._clock = clock
         self._client_id = client_id
         self._saga_types = {d.name for d in registry.definitions}
+        self._tracer = active_tracer(tracer)  # the relay's and the timers' sends; None: off
         self.fatal: BaseException | None = None
 
     def start(self, stop: threading.Event) -> threading.Thread:
@@ -137,6 +161,7 @@ class LeaderDuties:
                             name=relay_subscription(self._settings.consumer_group),
                             saga_types=self._saga_types,
                             metrics=self._metrics,
+                            tracer=self._tracer,
                         )
                     leading.set()
                     published = relay.poll()
@@ -156,16 +181,21 @@ class LeaderDuties:
             ports.lease.release()
 
     def _upkeep(self, stop: threading.Event, leading: threading.Event, producer: Producer) -> None:
-        timers = TimerPoller(self._ports.timers, producer, self._codec, self._registry)
+        timers = TimerPoller(
+            self._ports.timers, producer, self._codec, self._registry, tracer=self._tracer
+        )
         backlog = self._ports.backlog
+        gauges = self._ports.saga_gauges
         next_timer_poll = 0.0
         next_probe = 0.0
+        next_gauges = 0.0
         try:
             while not stop.is_set():
                 if not leading.wait(0.5):
                     # Only the leader measures the backlog; a stale figure left by a former
                     # leader would keep SagaOutboxStalled firing (alerts take the max).
                     self._metrics.outbox_backlog.set(0)
+                    self._metrics.clear_saga_gauges()
                     continue
                 try:
                     projected = self._projector_poll() if self._projector_poll else 0
@@ -177,6 +207,9 @@ class LeaderDuties:
                     if time.monotonic() >= next_probe:
                         self._metrics.outbox_backlog.set(backlog.backlog())
                         next_probe = time.monotonic() + 1.0
+                    if gauges is not None and time.monotonic() >= next_gauges:
+                        gauges.measure(self._clock())
+                        next_gauges = time.monotonic() + SAGA_GAUGES_EVERY_S
                     if self._anchors is not None:
                         self._anchors.poll()  # logs its own failures; never stops the loop
                 except Exception as exc:
@@ -190,3 +223,5 @@ class LeaderDuties:
         finally:
             timers.close()
             backlog.close()
+            if gauges is not None:
+                gauges.close()

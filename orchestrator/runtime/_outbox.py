@@ -14,15 +14,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from confluent_kafka import Producer
+from opentelemetry.trace import Tracer
 
 from event_store import CheckpointStore, RecordedEvent
 from orchestrator import headers as h
 from orchestrator.codec import Codec
 from orchestrator.kafka import DeliveryTracker
 from orchestrator.messages import message_class
-from orchestrator.observability import Metrics
+from orchestrator.observability import Metrics, saga_attributes, stored_trace_send
 from orchestrator.runtime._ports import CommandLog
 from orchestrator.saga.events import command_dedupe_key
+
+# On a command's send span: whether it undoes its step (saga.step names the step either way).
+COMPENSATION_ATTRIBUTE = "saga.compensation"
 
 
 def relay_subscription(consumer_group: str) -> str:
@@ -71,6 +75,7 @@ class OutboxRelay:
         page_size: int = 2000,
         flush_timeout_s: float = 30.0,
         metrics: Metrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._store = store
         self._checkpoints = checkpoints
@@ -82,6 +87,8 @@ class OutboxRelay:
         self._page_size = page_size
         self._flush_timeout_s = flush_timeout_s
         self._delivery = DeliveryTracker()
+        # Each command's send continues the trace its event recorded (None: tracing off).
+        self._tracer = tracer
         self._position: int | None = None
         self.published = 0
 
@@ -110,13 +117,31 @@ class OutboxRelay:
             data = event.data
             topic = str(data["topic"])
             command = message_class(str(data["message_type"])).model_validate(data["payload"])
-            self._producer.produce(
-                topic,
-                key=str(data["key"]).encode(),
-                value=self._codec.encode(topic, command),
+            key = str(data["key"]).encode()
+            with stored_trace_send(
+                self._tracer,
+                traceparent=event.metadata.get("traceparent"),
+                topic=topic,
+                key=key,
+                message_id=str(data["message_id"]),
                 headers=command_headers(event),
-                on_delivery=self._delivery,
-            )
+                attributes={
+                    **saga_attributes(
+                        saga_id=event.stream_id,
+                        saga_type=event.stream_type,
+                        step=str(data["step"]),
+                        attempt=int(data["attempt"]),
+                    ),
+                    COMPENSATION_ATTRIBUTE: bool(data["compensation"]),
+                },
+            ) as headers:
+                self._producer.produce(
+                    topic,
+                    key=key,
+                    value=self._codec.encode(topic, command),
+                    headers=headers,
+                    on_delivery=self._delivery,
+                )
             count += 1
             per_topic[topic] = per_topic.get(topic, 0) + 1
         if count:

@@ -39,6 +39,8 @@ class DueTimer:
     saga_type: str
     timer_id: str
     fire_at: datetime
+    # The traceparent of the saga's first event: a firing joins the saga's trace.
+    traceparent: str | None = None
 
 
 class Timers(Protocol):

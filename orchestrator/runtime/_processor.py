@@ -37,6 +37,7 @@ from orchestrator.kafka import ConsumedRecord
 from orchestrator.observability import ConsumeOutcome
 from orchestrator.projections import Fold, ReadModelWriter
 from orchestrator.runtime._cache import StateCache
+from orchestrator.runtime._decision_facts import Decided, ended_steps, first_step
 from orchestrator.saga import (
     DecisionContext,
     Envelope,
@@ -109,6 +110,10 @@ class BatchOutcome:
     consumed: dict[tuple[str, ConsumeOutcome], int] = field(default_factory=dict)
     # Partitions held for a missing saga version, at their first undecided message.
     held: dict[tuple[str, int], Held] = field(default_factory=dict)
+    # Every decided message by its record's coordinates (for its span and log line).
+    decided: dict[str, Decided] = field(default_factory=dict)
+    # Steps a reply ended: (saga type, step, seconds since the step's command was issued).
+    step_durations: list[tuple[str, str, float]] = field(default_factory=list)
 
     def add(self, other: BatchOutcome) -> None:
         """Fold the outcome of another part of the same batch into this one."""
@@ -127,6 +132,8 @@ class BatchOutcome:
         for partition, held in other.held.items():
             if partition not in self.held or held.offset < self.held[partition].offset:
                 self.held[partition] = held
+        self.decided.update(other.decided)
+        self.step_durations.extend(other.step_durations)
 
     def is_held(self, item: Inbound) -> bool:
         held = self.held.get(item.partition)
@@ -152,6 +159,8 @@ class _Plan:
     missing: MissingVersionError | None = None
     # Each decided event with the state before and after it, for the read models.
     folds: list[Fold] = field(default_factory=list)
+    decided: dict[str, Decided] = field(default_factory=dict)
+    step_durations: list[tuple[str, str, float]] = field(default_factory=list)
 
 
 class SagaProcessor:
@@ -277,6 +286,8 @@ class SagaProcessor:
         if plan.events:
             outcome.appended_streams += 1
             outcome.appended_events += len(plan.events)
+        outcome.decided.update(plan.decided)
+        outcome.step_durations.extend(plan.step_durations)
         if plan.after is not None:
             self._cache.put(plan.partition, saga_id, plan.after)
             before = plan.before.lifecycle if plan.before is not None else None
@@ -340,6 +351,8 @@ class SagaProcessor:
             )
         instance = before
         duplicates = 0
+        decided_messages: dict[str, Decided] = {}
+        step_durations: list[tuple[str, str, float]] = []
         saga_type = before.saga_type if before is not None else ""
         # The append's idempotency key: the last message that produced events. Never a
         # redelivered one the store already holds, or the store would take the whole append
@@ -375,6 +388,7 @@ class SagaProcessor:
                     for event, state in zip(decided, decision.states, strict=True):
                         folds.append((event, previous, state))
                         previous = state
+                step_durations.extend(ended_steps(definition, instance, decided, now))
                 instance = decision.instance
                 producing_message_id = envelope.message_id
                 metadata = _metadata(envelope)
@@ -386,6 +400,12 @@ class SagaProcessor:
             if item.counted:
                 key = (item.record.topic, result)
                 consumed[key] = consumed.get(key, 0) + 1
+            decided_messages[item.record.coordinates] = Decided(
+                result,
+                instance.lifecycle if instance is not None else None,
+                envelope.step or first_step(decided),
+                tuple(type(event).__name__ for event in decided),
+            )
         return _Plan(
             saga_type=saga_type,
             expected_version=before.version if before is not None else 0,
@@ -398,6 +418,8 @@ class SagaProcessor:
             duplicates=duplicates,
             consumed=consumed,
             folds=folds,
+            decided=decided_messages,
+            step_durations=step_durations,
         )
 
 

@@ -13,12 +13,17 @@ from collections.abc import Callable
 from datetime import datetime
 
 from confluent_kafka import Producer
+from opentelemetry.trace import Tracer
 
 from orchestrator import headers as h
 from orchestrator.codec import Codec
 from orchestrator.kafka import DeliveryTracker
+from orchestrator.observability import saga_attributes, stored_trace_send
 from orchestrator.runtime._ports import Timers
 from orchestrator.saga import SagaRegistry, TimerFired, timer_message_id
+
+# On the send span of a fired timer: which timer (its purpose, step and attempt are in the id).
+TIMER_ID_ATTRIBUTE = "saga.timer.id"
 
 
 class TimerPoller:
@@ -35,6 +40,7 @@ class TimerPoller:
         batch_size: int = 1000,
         resend_after_s: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
+        tracer: Tracer | None = None,
     ) -> None:
         self._timers = timers
         self._producer = producer
@@ -46,6 +52,8 @@ class TimerPoller:
         self._monotonic = monotonic
         self._sent: dict[str, float] = {}  # timer id -> monotonic time sent
         self._delivery = DeliveryTracker()
+        # A firing continues its saga's trace (from the stream's first event); None: off.
+        self._tracer = tracer
         self.fired = 0
 
     def poll(self, now: datetime) -> int:
@@ -61,17 +69,30 @@ class TimerPoller:
                 timer_id=timer.timer_id,
                 fire_at=timer.fire_at.isoformat(timespec="milliseconds"),
             )
-            self._producer.produce(
-                topic,
-                key=timer.stream_id.encode(),
-                value=self._codec.encode(topic, message),
+            message_id = timer_message_id(timer.timer_id)
+            with stored_trace_send(
+                self._tracer,
+                traceparent=timer.traceparent,
+                topic=topic,
+                key=timer.stream_id,
+                message_id=message_id,
                 headers=[
-                    (h.MESSAGE_ID, timer_message_id(timer.timer_id)),
+                    (h.MESSAGE_ID, message_id),
                     (h.SAGA_ID, timer.stream_id),
                     (h.SAGA_TYPE, timer.saga_type),
                 ],
-                on_delivery=self._delivery,
-            )
+                attributes={
+                    **saga_attributes(saga_id=timer.stream_id, saga_type=timer.saga_type),
+                    TIMER_ID_ATTRIBUTE: timer.timer_id,
+                },
+            ) as headers:
+                self._producer.produce(
+                    topic,
+                    key=timer.stream_id.encode(),
+                    value=self._codec.encode(topic, message),
+                    headers=headers,
+                    on_delivery=self._delivery,
+                )
             self._sent[timer.timer_id] = started
             fired += 1
         if fired:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 import confluent_kafka
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from opentelemetry.trace import Tracer
 
 from event_store import CheckpointStore, EventStore
 from event_store.postgres import PostgresEventStore
@@ -50,6 +51,7 @@ from orchestrator.kafka import (
 )
 from orchestrator.observability import HealthState, Metrics
 from orchestrator.projections import PostgresReadModels, ReadModelWriter
+from orchestrator.runtime._batch_trace import BatchTrace
 from orchestrator.runtime._cache import StateCache
 from orchestrator.runtime._dead_lettering import DeadLetterPolicy
 from orchestrator.runtime._held_partitions import HeldPartitions
@@ -94,6 +96,7 @@ class Worker:
         client_id: str = "saga-worker",
         leader: LeaderPorts | None = None,
         read_models: ReadModelWriter | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._settings = settings
         try:
@@ -118,10 +121,15 @@ class Worker:
         )
         self._assigned: set[Partition] = set()
         self._held = HeldPartitions(self._assigned, metrics)
+        # None: the global tracer if tracing is configured, else no spans at all.
+        self._trace = BatchTrace(tracer, settings.consumer_group)
         self._leader = LeaderDuties(
             settings,
             registry,
-            leader or LeaderPorts.postgres(settings, store, checkpoints),
+            leader
+            or LeaderPorts.postgres(
+                settings, store, checkpoints, metrics=metrics, registry=registry
+            ),
             codec=codec,
             metrics=metrics,
             projector_poll=projector_poll,
@@ -129,6 +137,7 @@ class Worker:
             anchors=PeriodicAnchor.from_settings(settings),
             clock=clock,
             client_id=client_id,
+            tracer=tracer,
         )
         self.batches = 0
 
@@ -164,6 +173,7 @@ class Worker:
             self._processor,
             DeadLetterPublisher(producer, settings.consumer_group),
             self._metrics,
+            self._trace,
         )
         consumer.subscribe(
             self.routes.consumed,
@@ -226,14 +236,19 @@ class Worker:
                 return
         pause = OutagePause(consumer, stop, self._metrics.metrics, self._health, self._resumable)
         try:
-            routed = pause.until_done(lambda: self._router.route_all(records))
-            parking = pause.until_done(lambda: dead_letters.dead_letter_all(routed.poison))
-            started = time.perf_counter()
-            inbound = [*routed.inbound, *parking]
-            outcome = pause.until_done(
-                # Messages of partitions revoked meanwhile belong to another worker now.
-                lambda: dead_letters.process([i for i in inbound if i.partition in self._assigned])
-            )
+            with self._trace.batch(records) as spans:
+                routed = pause.until_done(lambda: self._router.route_all(records))
+                parking = pause.until_done(lambda: dead_letters.dead_letter_all(routed.poison))
+                started = time.perf_counter()
+                inbound = self._trace.traced(spans, [*routed.inbound, *parking])
+                with self._trace.deciding(spans):
+                    outcome = pause.until_done(
+                        # Messages of partitions revoked meanwhile belong to another worker now.
+                        lambda: dead_letters.process(
+                            [i for i in inbound if i.partition in self._assigned]
+                        )
+                    )
+                self._trace.settled(spans, outcome)
             self._metrics.batch(records, outcome, time.perf_counter() - started)
             self.batches += 1
             self._health.set_postgres(True)

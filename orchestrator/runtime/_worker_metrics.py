@@ -50,9 +50,13 @@ class WorkerMetrics:
         # Once per (topic, outcome), not per message; dead letters are counted where sent.
         for (topic, result), count in outcome.consumed.items():
             metrics.messages_consumed.labels(topic=topic, outcome=result).inc(count)
+        for saga_type, step, took in outcome.step_durations:
+            metrics.step_duration.labels(saga_type=saga_type, step=step).observe(took)
         for transition in outcome.transitions:
             if transition.before is None:
                 metrics.sagas_started.labels(saga_type=transition.saga_type).inc()
+            if transition.after == "parked":
+                metrics.sagas_parked.labels(saga_type=transition.saga_type).inc()
             if transition.terminal:
                 if transition.started_at:
                     elapsed = self._clock() - datetime.fromisoformat(transition.started_at)

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from event_store.migrations import migrate
+from orchestrator.database import migrate
 from tests.conftest import PgUrls
 
 

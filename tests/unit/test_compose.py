@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from orchestrator.config import Settings
+from orchestrator.observability import TRACING_VARIABLES
 from orchestrator.security import SECRET_VARIABLES
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
@@ -47,7 +48,7 @@ def test_compose_file_matches_the_compose_specification() -> None:
 def test_compose_runs_the_whole_stack() -> None:
     services = load()["services"]
     assert isinstance(services, dict)
-    assert {"kafka", "postgres", "migrate", "worker", "demo"} <= services.keys()
+    assert {"kafka", "postgres", "migrate", "worker", "demo", "jaeger"} <= services.keys()
     participants = {name for name in services if name.startswith("participant-")}
     assert participants == {"participant-credit", "participant-inventory", "participant-shipping"}
     assert "healthcheck" in services["postgres"]
@@ -55,10 +56,24 @@ def test_compose_runs_the_whole_stack() -> None:
 
 
 def test_compose_sets_only_variables_the_orchestrator_reads() -> None:
-    known = {f"SAGA_{name.upper()}" for name in Settings.model_fields}
+    known = {f"SAGA_{name.upper()}" for name in Settings.model_fields} | TRACING_VARIABLES
     known |= {f"{variable}_FILE" for variable in SECRET_VARIABLES}
-    worker_env = load()["services"]["worker"]["environment"]
-    assert set(worker_env) <= known
+    services = load()["services"]
+    assert isinstance(services, dict)
+    for name in ("worker", "participant-credit", "demo"):
+        assert set(services[name]["environment"]) <= known, name
+
+
+def test_compose_runs_jaeger_and_every_service_exports_to_it() -> None:
+    services = load()["services"]
+    assert isinstance(services, dict)
+    jaeger = services["jaeger"]
+    assert jaeger["image"].startswith("jaegertracing/jaeger:2.")
+    assert "127.0.0.1:16686:16686" in jaeger["ports"]
+    for name, service in services.items():
+        if str(service.get("image", "")).startswith("saga-orchestrator"):
+            endpoint = service["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"]
+            assert endpoint == "http://jaeger:4318", name
 
 
 # The settings each sagactl command the compose file runs actually uses.

@@ -20,19 +20,27 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from orchestrator.config import Settings
-from orchestrator.observability import Metrics
+from orchestrator.observability import TRACING_VARIABLES, Metrics
 from orchestrator.security import SECRET_VARIABLES
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "saga-orchestrator"
 KUBE_VERSION = "1.30.0"  # helm template's built-in default (1.20) predates the chart's floor
-ALLOWED_ENV = {f"SAGA_{name.upper()}" for name in Settings.model_fields} | {
-    f"{variable}_FILE" for variable in SECRET_VARIABLES
-}
+# The settings, their secrets' *_FILE forms, and the standard OpenTelemetry variables the
+# tracing values set.
+ALLOWED_ENV = (
+    {f"SAGA_{name.upper()}" for name in Settings.model_fields}
+    | {f"{variable}_FILE" for variable in SECRET_VARIABLES}
+    | TRACING_VARIABLES
+)
 ALL_FEATURES = {
     "autoscaling.enabled": "true",
     "metrics.serviceMonitor.enabled": "true",
     "metrics.prometheusRule.enabled": "true",
+    "metrics.grafanaDashboard.enabled": "true",
     "participants.enabled": "true",
+    "tracing.otlpEndpoint": "http://otel-collector.observability:4318",
+    "tracing.sampler": "parentbased_traceidratio",
+    "tracing.samplerArg": "0.25",
 }
 
 Manifest = dict[str, Any]
@@ -112,6 +120,16 @@ def _one(manifests: list[Manifest], kind: str, component: str | None = None) -> 
     return found[0]
 
 
+def _settings(manifests: list[Manifest]) -> Manifest:
+    """The ConfigMap of settings (the other one, when enabled, carries the dashboard)."""
+    [config] = [
+        m
+        for m in _of_kind(manifests, "ConfigMap")
+        if not m["metadata"]["name"].endswith("-dashboard")
+    ]
+    return config
+
+
 def _pod_specs(manifests: list[Manifest]) -> list[Manifest]:
     return [m["spec"]["template"]["spec"] for m in manifests if m["kind"] in ("Deployment", "Job")]
 
@@ -165,7 +183,7 @@ def test_probes_hit_the_observability_endpoint_on_the_metrics_port(
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     [port] = container["ports"]
     assert port["name"] == "metrics"
-    config = _one(default, "ConfigMap")["data"]
+    config = _settings(default)["data"]
     assert config["SAGA_METRICS_PORT"] == str(port["containerPort"])
     service = _one(default, "Service")
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
@@ -176,7 +194,7 @@ def test_every_variable_is_a_setting_the_orchestrator_reads(
     rendering: str, request: pytest.FixtureRequest
 ) -> None:
     manifests: list[Manifest] = request.getfixturevalue(rendering)
-    names: set[str] = set(_one(manifests, "ConfigMap")["data"])
+    names: set[str] = set(_settings(manifests)["data"])
     for secret in _of_kind(manifests, "Secret"):
         names |= set(secret["stringData"])
     for spec in _pod_specs(manifests):
@@ -268,9 +286,9 @@ def test_hpa_scales_the_worker_on_an_external_lag_metric(everything: list[Manife
     [metric] = hpa["spec"]["metrics"]
     assert metric["type"] == "External"
     assert metric["external"]["metric"]["name"] == "kafka_consumergroup_lag"
-    group = _one(everything, "ConfigMap")["data"]["SAGA_CONSUMER_GROUP"]
+    group = _settings(everything)["data"]["SAGA_CONSUMER_GROUP"]
     assert metric["external"]["metric"]["selector"]["matchLabels"] == {"consumergroup": group}
-    partitions = int(_one(everything, "ConfigMap")["data"]["SAGA_TOPIC_PARTITIONS"])
+    partitions = int(_settings(everything)["data"]["SAGA_TOPIC_PARTITIONS"])
     assert hpa["spec"]["maxReplicas"] <= partitions
 
 
@@ -322,22 +340,98 @@ def test_compensation_failed_alert_is_defined(everything: list[Manifest]) -> Non
     assert "saga_compensation_failed_total" in alerts["SagaCompensationFailed"]
 
 
+def _exported_names() -> set[str]:
+    """Every series name the worker's registry can expose, used or not: a labelled family has
+    no samples until first used, so the names come from the families and their types."""
+    registry = CollectorRegistry()
+    Metrics(registry)
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    return {
+        family.name + suffix for family in registry.collect() for suffix in suffixes[family.type]
+    }
+
+
+# PromQL words that look like metric names: functions, aggregations, keywords.
+PROMQL_WORDS = {
+    "sum", "max", "min", "avg", "count", "rate", "increase", "irate", "by", "without", "on",
+    "histogram_quantile", "label_values", "and", "or", "unless", "offset", "bool",
+}  # fmt: skip
+
+
+def _metric_names(expr: str) -> set[str]:
+    """The metric names an expression reads: identifiers outside selectors `{...}`, grouping
+    clauses `by (...)` and range brackets, minus PromQL's own words."""
+    bare = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)
+    bare = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", " ", bare)
+    words = set(re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b", bare))
+    return {word for word in words if word not in PROMQL_WORDS and not word.isdigit()}
+
+
 def test_every_alert_names_metrics_the_worker_exports(everything: list[Manifest]) -> None:
     rule = _one(everything, "PrometheusRule")
     alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
-    assert set(alerts) >= {"SagaCompensationFailed", "SagaWorkerPaused", "SagaOutboxStalled"}
-    registry = CollectorRegistry()
-    Metrics(registry)
-    exported = {sample.name for family in registry.collect() for sample in family.samples} | {
-        family.name for family in registry.collect()
+    assert set(alerts) >= {
+        "SagaCompensationFailed",
+        "SagaWorkerPaused",
+        "SagaOutboxStalled",
+        "SagaStuck",
     }
+    exported = _exported_names()
     for alert, expr in alerts.items():
-        names = re.findall(r"\bsaga_[a-z_]+(?=\{)", expr)  # a metric, then its selector
+        names = _metric_names(expr)
         assert names, alert
-        for name in names:
-            # Counters are exported with _total; the registry lists samples only once used.
-            assert name in exported or name.removesuffix("_total") in exported, (alert, name)
+        assert names <= exported, (alert, names - exported)
     assert "> 5000" in alerts["SagaOutboxStalled"]
+
+
+def test_rule_labels_label_the_rule_and_nothing_else(helm: Helm) -> None:
+    manifests = _render(
+        helm,
+        {"metrics.prometheusRule.enabled": "true", "metrics.prometheusRule.labels.release": "kps"},
+    )
+    rule = _one(manifests, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kps"
+    assert set(rule["metadata"]) == {"name", "labels"}
+    alerts = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert len(alerts) == len(set(alerts))
+
+
+def test_tracing_values_become_the_standard_variables(
+    everything: list[Manifest], default: list[Manifest]
+) -> None:
+    config = _settings(everything)["data"]
+    assert config["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4318"
+    assert (config["OTEL_TRACES_SAMPLER"], config["OTEL_TRACES_SAMPLER_ARG"]) == (
+        "parentbased_traceidratio",
+        "0.25",
+    )
+    assert not {k for k in _settings(default)["data"] if k.startswith("OTEL_")}
+
+
+def test_the_dashboard_ships_for_the_grafana_sidecar_and_reads_only_exported_metrics(
+    everything: list[Manifest], default: list[Manifest]
+) -> None:
+    [configmap] = [
+        m for m in _of_kind(everything, "ConfigMap") if m["metadata"]["name"].endswith("-dashboard")
+    ]
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(configmap["data"]["saga-orchestrator.json"])
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    read = set().union(*map(_metric_names, exprs))
+    exported = _exported_names()
+    assert read <= exported, read - exported
+    # The panels the issue promises an SRE: outcomes, steps, stuck, in flight, outbox, lag.
+    for name in (
+        "saga_finished_total",
+        "saga_parked_total",
+        "saga_step_duration_seconds_bucket",
+        "saga_in_flight",
+        "saga_stuck",
+        "saga_outbox_backlog_events",
+        "saga_consumer_lag",
+    ):
+        assert name in read, name
+    assert not [m for m in default if m["metadata"]["name"].endswith("-dashboard")]
 
 
 def test_participants_are_separate_deployments_outside_the_worker_service(
@@ -388,7 +482,7 @@ def test_the_chart_sets_every_setting_the_worker_reads(everything: list[Manifest
     # The registry URL is set only when one is configured (empty: the built-in registry).
     missing = wanted - names - {"SAGA_SCHEMA_REGISTRY_URL"}
     assert missing == set()
-    config = _one(everything, "ConfigMap")["data"]
+    config = _settings(everything)["data"]
     assert (config["SAGA_EVENT_FORMAT"], config["SAGA_GC_GEN0_THRESHOLD"]) == ("3", "50000")
     # Every value the chart renders is one the application accepts.
     env = {k: v for k, v in config.items() if k.startswith("SAGA_")}

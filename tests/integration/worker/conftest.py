@@ -26,6 +26,7 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
 from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
@@ -102,7 +103,7 @@ class World:
 
     # --- running things ----------------------------------------------------------------------
 
-    def start_worker(self, name: str = "w1") -> RunningWorker:
+    def start_worker(self, name: str = "w1", *, tracer: Tracer | None = None) -> RunningWorker:
         metrics_registry = CollectorRegistry()
         health = HealthState()
         store = PostgresEventStore(self.app_url)
@@ -117,6 +118,7 @@ class World:
             health=health,
             projector_poll=projector.run_once,
             client_id=f"saga-worker-{name}",
+            tracer=tracer,
         )
         thread = Background(worker.run, name=f"worker-{name}-{self.suffix}")
         running = RunningWorker(
@@ -126,11 +128,17 @@ class World:
         thread.start()
         return running
 
-    def start_participants(self, **behaviours: Behaviour) -> None:
+    def start_participants(
+        self, tracers: dict[str, Tracer] | None = None, **behaviours: Behaviour
+    ) -> None:
         """The three simulated services (default: always succeed); a service given as
-        keyword argument behaves so."""
+        keyword argument behaves so; `tracers` gives each service its own tracer."""
         for service in SERVICES:
-            self.start_participant(service, behaviours.get(service, Behaviour()))
+            self.start_participant(
+                service,
+                behaviours.get(service, Behaviour()),
+                tracer=(tracers or {}).get(service),
+            )
 
     def start_participant(
         self,
@@ -139,6 +147,7 @@ class World:
         *,
         instance: str = "",
         compensations_only: bool = False,
+        tracer: Tracer | None = None,
     ) -> str:
         """One instance of a simulated service; its consumer group, which is returned.
 
@@ -154,6 +163,7 @@ class World:
             behaviour=behaviour,
             saga=self.saga,
             compensations_only=compensations_only,
+            tracer=tracer,
         )
         # A group of this test's own: joining the shared `participant-<service>` group
         # would rebalance (and wait for) every other run's participants.

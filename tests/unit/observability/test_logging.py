@@ -133,3 +133,20 @@ def test_unknown_level_or_format_is_rejected() -> None:
         configure_logging("verbose", "json")
     with pytest.raises(ValueError, match="unknown log format"):
         configure_logging("info", "xml")  # type: ignore[arg-type]  # on purpose: refused at runtime
+
+
+def test_auto_format_is_json_outside_a_terminal_and_console_on_one() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    piped = io.StringIO()
+    configure_logging("info", "auto", stream=piped)
+    get_logger("t").info("piped")
+    assert json.loads(piped.getvalue())["event"] == "piped"
+    terminal = Terminal()
+    configure_logging("info", "auto", stream=terminal)
+    get_logger("t").info("seen")
+    assert "seen" in terminal.getvalue()
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(terminal.getvalue())

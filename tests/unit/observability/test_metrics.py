@@ -28,6 +28,10 @@ EXPECTED = {
     "saga_consumer_lag": "gauge",
     "saga_outbox_backlog_events": "gauge",
     "saga_compensation_failed": "counter",
+    "saga_parked": "counter",
+    "saga_step_duration_seconds": "histogram",
+    "saga_in_flight": "gauge",
+    "saga_stuck": "gauge",
 }
 
 

@@ -11,13 +11,14 @@ from opentelemetry.trace import SpanKind, StatusCode, Tracer, get_current_span
 
 from orchestrator.observability import (
     _tracing,
+    _tracing_config,
     configure_tracing,
     context_from_carrier,
     extract_trace_context,
     inject_trace_context,
-    process_span,
     receive_span,
     send_span,
+    start_process_span,
     trace_carrier,
 )
 
@@ -89,7 +90,7 @@ def test_a_trace_flows_from_send_through_headers_to_process(
     headers: list[tuple[str, bytes]] = []
     with send_span(topic="credit.commands", key=b"s-1", message_id="m-1", tracer=tracer):
         inject_trace_context(headers)
-    with process_span(
+    start_process_span(
         topic="credit.commands",
         partition=4,
         offset=17,
@@ -98,8 +99,7 @@ def test_a_trace_flows_from_send_through_headers_to_process(
         key=b"s-1",
         message_id="m-1",
         tracer=tracer,
-    ):
-        pass
+    ).end()
     spans = _by_name(exporter)
     sent, processed = spans["send credit.commands"], spans["process credit.commands"]
     assert sent.kind is SpanKind.PRODUCER
@@ -133,15 +133,14 @@ def test_process_spans_in_a_batch_link_to_the_receive_span(
 ) -> None:
     with receive_span(consumer_group="saga-orchestrator", message_count=2, tracer=tracer):
         for offset in (0, 1):
-            with process_span(
+            start_process_span(
                 topic="saga.replies",
                 partition=0,
                 offset=offset,
                 consumer_group="saga-orchestrator",
                 headers=None,
                 tracer=tracer,
-            ):
-                pass
+            ).end()
     spans = exporter.get_finished_spans()
     [poll] = [s for s in spans if s.name == "poll"]
     processed = [s for s in spans if s.name == "process saga.replies"]
@@ -156,19 +155,14 @@ def test_process_spans_in_a_batch_link_to_the_receive_span(
         assert [link.context.span_id for link in span.links] == [poll.context.span_id]
 
 
-def test_a_failing_process_span_records_error_type_and_status(
+def test_a_failing_send_span_records_error_type_and_status(
     tracer: Tracer, exporter: InMemorySpanExporter
 ) -> None:
-    with (
-        pytest.raises(KeyError),
-        process_span(
-            topic="t", partition=0, offset=0, consumer_group="g", headers=None, tracer=tracer
-        ),
-    ):
-        raise KeyError("no such saga")
+    with pytest.raises(BufferError), send_span(topic="t", tracer=tracer):
+        raise BufferError("queue full")
     [span] = exporter.get_finished_spans()
     assert span.status.status_code is StatusCode.ERROR
-    assert (span.attributes or {})["error.type"] == "KeyError"
+    assert (span.attributes or {})["error.type"] == "BufferError"
     assert [event.name for event in span.events] == ["exception"]
 
 
@@ -210,9 +204,12 @@ def test_attribute_names_match_the_semantic_conventions_package() -> None:
 
 
 def test_configure_tracing_exports_through_the_given_exporter(
-    exporter: InMemorySpanExporter,
+    exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     provider = configure_tracing("saga-worker", exporter)
+    assert provider is not None
     with send_span(topic="t", tracer=provider.get_tracer("test")):
         pass
     assert exporter.get_finished_spans() == ()  # batched: nothing on the hot path
@@ -225,7 +222,7 @@ def test_configure_tracing_exports_through_the_given_exporter(
 def test_otlp_is_off_without_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
-    assert _tracing._otlp_exporter_from_env() is None
+    assert _tracing_config._otlp_exporter_from_env() is None
 
 
 def test_otlp_endpoint_without_the_exporter_package_degrades_to_no_export(
@@ -234,4 +231,4 @@ def test_otlp_endpoint_without_the_exporter_package_degrades_to_no_export(
     # None in sys.modules makes the import raise ImportError, as if the package were absent.
     monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.trace_exporter", None)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
-    assert _tracing._otlp_exporter_from_env() is None
+    assert _tracing_config._otlp_exporter_from_env() is None
