@@ -39,7 +39,8 @@ from orchestrator.config import Settings
 from orchestrator.projections._fold import ReadModelChanges, fold_history
 from orchestrator.projections._rows import INSTANCE_FIELDS, TIMER_FIELDS, InstanceRow, TimerRow
 from orchestrator.projections._writer import write_changes
-from orchestrator.saga import SagaRegistry, load_sagas
+from orchestrator.saga import SagaRegistry
+from orchestrator.saga_classes import load_sagas
 
 __all__ = ["PROJECTOR_NAME", "PostgresProjector", "RebuildReport", "TableChange", "rebuild"]
 

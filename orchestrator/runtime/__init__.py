@@ -38,7 +38,7 @@ from orchestrator.runtime._processor import BatchOutcome, Inbound, SagaProcessor
 from orchestrator.runtime._routing import Router, Routes, RoutingError
 from orchestrator.runtime._timer_poller import TimerPoller
 from orchestrator.runtime._worker import Worker
-from orchestrator.saga import load_sagas
+from orchestrator.saga_classes import load_sagas
 
 __all__ = [
     "App",

@@ -11,7 +11,8 @@ from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
 from orchestrator.codec import Codec, CodecSettings, RegistrySettings, connect_registry
 from orchestrator.config import Settings
 from orchestrator.observability import HealthState, Metrics, serve_http
-from orchestrator.saga import SagaRegistry, load_sagas
+from orchestrator.saga import SagaRegistry
+from orchestrator.saga_classes import load_sagas
 
 
 def build_codec(settings: Settings) -> Codec:

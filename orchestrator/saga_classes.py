@@ -1,12 +1,15 @@
 """`SAGA_SAGAS` (`module:Class,module:Class`) turned into the saga classes it names: what every
-process and `sagactl` folds and decides with, loaded in one place."""
+process and `sagactl` folds and decides with, loaded in one place.
+
+Outside the `orchestrator.saga` package on purpose: it reads the settings' error type, and the
+settings load the database driver, which the pure saga engine never imports."""
 
 from __future__ import annotations
 
 import importlib
 
 from orchestrator.config import ConfigError
-from orchestrator.saga._saga import Saga
+from orchestrator.saga import Saga
 
 
 def load_sagas(spec: str) -> list[type[Saga]]:
