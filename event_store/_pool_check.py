@@ -3,7 +3,7 @@
 `ConnectionPool.check_connection` is a round trip to the server on every checkout. The worker
 checks a connection out for every append and every outbox poll (hundreds a second), and
 those pings were a tenth of its CPU and as many extra statements for PostgreSQL. A connection
-used a moment ago is as alive as a ping would show; one idle for longer (across a server
+checked out a moment ago is as alive as a ping would show; one idle for longer (across a server
 restart, a failover, an idle timeout) is pinged before use as before. A connection that dies
 in between fails its statement with a connection error, which the store's retry policy
 (event_store.retry) retries on a fresh one.
@@ -25,18 +25,17 @@ TRUST_FOR_S = 5.0
 
 
 class IdleCheck:
-    """`check` and `reset` callbacks of one pool: ping a connection idle for TRUST_FOR_S."""
+    """The `check` callback of one pool: ping a connection not checked out for TRUST_FOR_S."""
 
     def __init__(self, trust_for_s: float = TRUST_FOR_S) -> None:
         self._trust_for_s = trust_for_s
-        self._returned_at: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
+        self._used_at: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
             weakref.WeakKeyDictionary()
         )
 
     def check(self, conn: psycopg.Connection[Any]) -> None:
-        returned_at = self._returned_at.get(conn)
-        if returned_at is None or time.monotonic() - returned_at > self._trust_for_s:
+        now = time.monotonic()
+        used_at = self._used_at.get(conn)
+        if used_at is None or now - used_at > self._trust_for_s:
             ConnectionPool.check_connection(conn)
-
-    def reset(self, conn: psycopg.Connection[Any]) -> None:
-        self._returned_at[conn] = time.monotonic()
+        self._used_at[conn] = now

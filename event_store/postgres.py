@@ -90,7 +90,6 @@ class PostgresEventStore:
             # A connection idle across a server restart is dead; find out before using it
             # (only after it was idle: see _pool_check).
             check=idle.check,
-            reset=idle.reset,
             name="event-store",
             open=True,
         )
@@ -389,7 +388,6 @@ class PostgresCheckpointStore:
             max_size=1,
             kwargs={"autocommit": True},
             check=idle.check,
-            reset=idle.reset,
             name="checkpoints",
             open=True,
         )
