@@ -79,11 +79,12 @@ def parse(text: str) -> Any:
     return value
 
 
-# Where a number with a fraction or exponent, or of 19 digits or more, could start: after ':'
-# ',' or '[' (jsonb writes ": " and ", "). orjson reads an integer beyond 64 bits as a float
-# (1.8446744073709552e+19), silently; the stdlib keeps it exact. A match inside a string only
-# sends that text the slow way.
-_FLOAT_TOKEN: Final = re.compile(r"[:,\[]\s*-?(?:\d+[.eE]|\d{19})")
+# Where a number with a fraction or exponent, or of 19 digits or more, could start: after a
+# key's closing quote and colon, a comma or a bracket (jsonb writes ": " and ", ", canonical
+# JSON ":" and ","). orjson reads an integer beyond 64 bits as a float (1.8446744073709552e+19),
+# silently; the stdlib keeps it exact. A match inside a string only sends that text the slow
+# way; a time inside a string ("T09:44.845") does not match: its colon follows no quote.
+_FLOAT_TOKEN: Final = re.compile(r'(?:":|,|\[)\s*-?(?:\d+[.eE]|\d{19})')
 _SORTED: Final = orjson.OPT_SORT_KEYS
 
 

@@ -85,6 +85,8 @@ def test_only_json_without_fractions_or_long_integers_goes_the_fast_way() -> Non
     assert not fast_json('{"a": [1e5]}')
     assert not fast_json('{"a": 1234567890123456789}')
     assert not fast_json("12")
+    assert not fast_json('{"a":1.5}')
+    assert fast_json('{"at": "2026-12-01T09:44:05.845+00:00", "n": 3}')
 
 
 def test_an_integral_float_is_an_integer_as_in_the_chain() -> None:
