@@ -29,7 +29,7 @@ from orchestrator.saga import (
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_messages import CreditReserved, PlaceOrder
 from sagas.trip_booking import TripBooking
-from tests.histories.sagas import RejectableRelease
+from tests.histories.sagas import ConditionalOrder, RejectableRelease
 from tests.unit.runtime.test_processor import Clock
 
 HISTORIES = Path(__file__).parents[2] / "histories"
@@ -38,9 +38,10 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def registry_for(path: Path) -> SagaRegistry:
-    # RejectableRelease starts with the order saga's PlaceOrder: a registry of its own.
-    if path.stem.startswith(RejectableRelease.name):
-        return SagaRegistry([RejectableRelease])
+    # These start with the order saga's PlaceOrder: each needs a registry of its own.
+    for saga in (RejectableRelease, ConditionalOrder):
+        if path.stem.startswith(saga.name):
+            return SagaRegistry([saga])
     return SagaRegistry([OrderFulfilment, TripBooking])
 
 
