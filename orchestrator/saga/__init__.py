@@ -29,7 +29,6 @@ from orchestrator.saga._ids import (
     timer_id_for,
     timer_message_id,
 )
-from orchestrator.saga._loading import load_sagas
 from orchestrator.saga._policy import NO_RETRY, RetryPolicy
 from orchestrator.saga._registry import MissingVersionError, RegistryError, SagaRegistry
 from orchestrator.saga._replay_check import (
@@ -107,7 +106,6 @@ __all__ = [
     "generated_schemas",
     "iso_instant",
     "load_history",
-    "load_sagas",
     "parallel",
     "replay",
     "saga_id_for",
