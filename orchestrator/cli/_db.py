@@ -31,6 +31,8 @@ from orchestrator.cli._types import RoleName, StreamId
 from orchestrator.config import Settings
 from orchestrator.database import Migration, MigrationError, migrate, pending_migrations
 from orchestrator.projections import RebuildReport, TableChange, rebuild
+from orchestrator.runtime import load_sagas
+from orchestrator.saga import SagaRegistry
 
 __all__ = ["db"]
 
@@ -231,11 +233,14 @@ def rebuild_command(dry_run: bool, output: str) -> None:
     Progress goes to stderr: a bar with an estimate on a terminal, a line per tenth done
     otherwise."""
     settings = Settings.from_env()
+    registry = SagaRegistry(load_sagas(settings.sagas))
     stderr = sys.stderr
     progress = Progress(stderr, what="rebuild", unit="events", tty=stderr.isatty())
     try:
         report: RebuildReport = _run(
-            lambda: rebuild(settings.owner_database_url, dry_run=dry_run, progress=progress)
+            lambda: rebuild(
+                settings.owner_database_url, registry=registry, dry_run=dry_run, progress=progress
+            )
         )
     finally:
         progress.close()  # end the bar's line before any other output

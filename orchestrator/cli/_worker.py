@@ -15,7 +15,8 @@ from orchestrator.config import Settings
 from orchestrator.observability import configure_logging, configure_tracing, tracer_of
 from orchestrator.participant import PostgresInbox
 from orchestrator.projections import PostgresProjector
-from orchestrator.runtime import App, Worker
+from orchestrator.runtime import App, Worker, load_sagas
+from orchestrator.saga import SagaRegistry
 from sagas.order_fulfilment import OrderFulfilment
 from sagas.order_services import EFFECTS_DDL, SERVICES, Behaviour, order_service
 
@@ -31,7 +32,7 @@ def worker() -> None:
     stop = stop_on_signals()
     store = app.event_store()
     checkpoints = app.checkpoints()
-    projector = PostgresProjector(settings.database_url)
+    projector = PostgresProjector(settings.database_url, registry=app.registry)
     server = app.serve_metrics()
     tune_gc(settings.gc_gen0_threshold)
     try:
@@ -65,7 +66,8 @@ def projector() -> None:
     configure_tracing("saga-projector")
     stop = stop_on_signals()
     tune_gc(settings.gc_gen0_threshold)
-    with PostgresProjector(settings.database_url) as running:
+    registry = SagaRegistry(load_sagas(settings.sagas))
+    with PostgresProjector(settings.database_url, registry=registry) as running:
         running.run(stop, idle_interval=0.01)
 
 

@@ -35,12 +35,10 @@ from event_store.pg_reads import (
     wait_for_horizon,
 )
 from event_store.retry import RetryPolicy, retrying
-from orchestrator.config import Settings
 from orchestrator.projections._fold import ReadModelChanges, fold_history
 from orchestrator.projections._rows import INSTANCE_FIELDS, TIMER_FIELDS, InstanceRow, TimerRow
 from orchestrator.projections._writer import write_changes
 from orchestrator.saga import SagaRegistry
-from orchestrator.saga_classes import load_sagas
 
 __all__ = ["PROJECTOR_NAME", "PostgresProjector", "RebuildReport", "TableChange", "rebuild"]
 
@@ -59,11 +57,6 @@ _MOVE_CHECKPOINT = (
 _FOLDED_VERSIONS = "SELECT stream_id, last_version FROM saga_instances WHERE stream_id = ANY(%s)"
 _INSTANCE_COLUMNS = ", ".join(INSTANCE_FIELDS)
 _TIMER_COLUMNS = ", ".join(TIMER_FIELDS)
-
-
-def configured_registry() -> SagaRegistry:
-    """The sagas SAGA_SAGAS names: what `sagactl` folds with when given no registry."""
-    return SagaRegistry(load_sagas(Settings.from_env().sagas))
 
 
 def _lock_checkpoint(conn: psycopg.Connection[Any]) -> int:
@@ -112,7 +105,7 @@ class PostgresProjector:
         self,
         conninfo: str,
         *,
-        registry: SagaRegistry | None = None,
+        registry: SagaRegistry,
         batch_size: int = 1000,
         poll_interval: float = 1.0,
         retry: RetryPolicy | None = None,
@@ -155,8 +148,6 @@ class PostgresProjector:
 
     def _look(self) -> tuple[int, int]:
         """(events looked at, events folded) of the next page."""
-        if self._registry is None:
-            self._registry = configured_registry()
         registry = self._registry
 
         def attempt() -> tuple[int, int]:
@@ -271,15 +262,15 @@ def _restore(
 def rebuild(
     owner_conninfo: str,
     *,
-    registry: SagaRegistry | None = None,
+    registry: SagaRegistry,
     dry_run: bool = False,
     batch_size: int = 1000,
     horizon_timeout: float = 30.0,
     progress: Callable[[int, int, int], None] | None = None,
 ) -> RebuildReport:
     """Recreate the `saga_instances` and `timers` rows of every saga type `registry` holds
-    (default: the configured SAGA_SAGAS) from the events alone, folded by the typed `evolve`.
-    With `dry_run`, report the differences and change nothing.
+    (`sagactl` passes the SAGA_SAGAS classes) from the events alone, folded by the typed
+    `evolve`. With `dry_run`, report the differences and change nothing.
 
     First waits (up to `horizon_timeout` seconds) until every event committed before the call
     is readable; the checkpoint of the catch-up projector is set to the last readable event,
@@ -289,8 +280,6 @@ def rebuild(
     `batch_size` events were read, and at the end (the log is read stream by stream, in
     stream order, so the count of events is the measure of the share done).
     """
-    if registry is None:
-        registry = configured_registry()
     with psycopg.connect(owner_conninfo, autocommit=True) as conn:
         horizon_reached = wait_for_horizon(conn, horizon_timeout)
         with conn.transaction() as transaction:

@@ -10,7 +10,7 @@ from orchestrator.kafka import (
     dead_letter_topic,
     ensure_topics,
 )
-from orchestrator.runtime._app import App, build_codec
+from orchestrator.runtime._app import App, build_codec, load_sagas
 from orchestrator.runtime._dlq import (
     DeadLetterNotFoundError,
     DeadLetterView,
@@ -38,7 +38,6 @@ from orchestrator.runtime._processor import BatchOutcome, Inbound, SagaProcessor
 from orchestrator.runtime._routing import Router, Routes, RoutingError
 from orchestrator.runtime._timer_poller import TimerPoller
 from orchestrator.runtime._worker import Worker
-from orchestrator.saga_classes import load_sagas
 
 __all__ = [
     "App",

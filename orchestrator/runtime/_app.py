@@ -3,16 +3,33 @@ participants and the demo share, so that each command is a few lines."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
 from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
 from orchestrator.codec import Codec, CodecSettings, RegistrySettings, connect_registry
-from orchestrator.config import Settings
+from orchestrator.config import ConfigError, Settings
 from orchestrator.observability import HealthState, Metrics, serve_http
-from orchestrator.saga import SagaRegistry
-from orchestrator.saga_classes import load_sagas
+from orchestrator.saga import Saga, SagaRegistry
+
+
+def load_sagas(spec: str) -> list[type[Saga]]:
+    """`module:Class,module:Class` → the saga classes (SAGA_SAGAS)."""
+    classes: list[type[Saga]] = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        module_name, _, class_name = item.partition(":")
+        try:
+            found = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"SAGA_SAGAS: cannot load {item!r}: {exc}") from None
+        if not (isinstance(found, type) and issubclass(found, Saga)):
+            raise ConfigError(f"SAGA_SAGAS: {item!r} is not a Saga subclass")
+        classes.append(found)
+    if not classes:
+        raise ConfigError("SAGA_SAGAS names no saga class")
+    return classes
 
 
 def build_codec(settings: Settings) -> Codec:

@@ -1,8 +1,9 @@
 """`scratch_database`: a PostgreSQL database of one test's (or one module's) own.
 
-Created by the superuser, owned by the owner role, migrated by the real runner as the owner
-(unless asked not to) and dropped at the end, with FORCE, so a test never sees another suite's
-rows nor leaves its own behind on the shared server.
+Created by the superuser, owned by the owner role, migrated as `sagactl db migrate` does (every
+layer's migrations, the read models' included) as the owner unless asked not to, and dropped at
+the end, with FORCE, so a test never sees another suite's rows nor leaves its own behind on the
+shared server.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from event_store.postgres import PostgresCheckpointStore, PostgresEventStore
 from orchestrator.config import Settings
 from orchestrator.participant import PostgresInbox
 from orchestrator.projections import PostgresProjector
-from orchestrator.runtime import LeaderPorts, build_codec
+from orchestrator.runtime import LeaderPorts, build_codec, load_sagas
+from orchestrator.saga import SagaRegistry
 from orchestrator.world import Stack, VirtualClock, memory_stack
 from sagas.order_services import EFFECTS_DDL
 from tests.conftest import PgUrls
@@ -58,7 +59,7 @@ def make_stack(request: pytest.FixtureRequest, suffix: str) -> Iterator[MakeStac
             )
             store = PostgresEventStore(db.app)
             checkpoints = PostgresCheckpointStore(db.app)
-            projector = PostgresProjector(db.app)
+            projector = PostgresProjector(db.app, registry=SagaRegistry(load_sagas(settings.sagas)))
             inboxes: list[PostgresInbox] = []
 
             def inbox(name: str) -> PostgresInbox:

@@ -5,39 +5,15 @@ the variant is used there too, so both stacks run exactly the same saga."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from orchestrator.saga import Parallel, Saga, Step
+from orchestrator.saga import Saga
 
-S = TypeVar("S", bound=Saga)
-
-
-def _moved(step: Step, suffix: str) -> Step:
-    return dataclasses.replace(
-        step,
-        topic=f"{step.topic}.{suffix}",
-        compensation_topic=f"{step.compensation_topic or step.topic}.{suffix}",
-    )
+S = TypeVar("S", bound=Saga[Any, Any])
 
 
 def on_own_topics(saga: type[S], suffix: str) -> type[S]:
-    steps: list[Step | Parallel] = []
-    for item in saga.steps:
-        if isinstance(item, Parallel):
-            steps.append(
-                dataclasses.replace(item, steps=tuple(_moved(s, suffix) for s in item.steps))
-            )
-        else:
-            steps.append(_moved(item, suffix))
-    variant: type[S] = type(
-        f"{saga.__name__}_{suffix}",
-        (saga,),
-        {
-            "__module__": __name__,
-            "name": f"{saga.definition.name}_{suffix}",
-            "steps": tuple(steps),
-            "start_topic": f"{saga.definition.start_topic}.{suffix}",
-            "reply_topic": f"{saga.definition.reply_topic}.{suffix}",
-        },
-    )
-    return variant
+    """`saga` named `<name>_<suffix>`, with every topic it uses (commands, compensations, start,
+    replies) suffixed `.<suffix>`; its own routes and prefix are kept."""
+    topics = dataclasses.replace(saga.topics, suffix=f"{saga.topics.suffix}.{suffix}")
+    return saga.variant(name=f"{saga.definition.name}_{suffix}", topics=topics)

@@ -23,7 +23,7 @@ from tests.conftest import PgUrls
 from tests.leader_lease_contract import LeaderLeaseContract, Leases
 from tests.outbox_backlog_contract import SUBSCRIPTION, BacklogWorld, OutboxBacklogContract
 from tests.support import ScratchDb
-from tests.timers_contract import TimersContract, TimersWorld
+from tests.timers_contract import REGISTRY, TimersContract, TimersWorld
 
 
 def _settle(store: EventStore) -> None:
@@ -86,7 +86,10 @@ class TestPostgresOutboxBacklog(OutboxBacklogContract):
 class TestPostgresTimers(TimersContract):
     @pytest.fixture
     def world(self, clean_db: ScratchDb) -> Iterator[TimersWorld]:
-        with PostgresEventStore(clean_db.app) as store, PostgresProjector(clean_db.app) as proj:
+        with (
+            PostgresEventStore(clean_db.app) as store,
+            PostgresProjector(clean_db.app, registry=REGISTRY) as proj,
+        ):
             timers = PostgresTimers(clean_db.app, store)
 
             def settle() -> None:

@@ -47,7 +47,7 @@ class SecureKafka:
             "SAGA_KAFKA_SSL_KEY_FILE": str(certificate.key),
         }
 
-    def client_config(self, principal: str) -> dict[str, str]:
+    def client_config(self, principal: str) -> dict[str, str | int | float | bool]:
         """librdkafka properties for the tests' own clients as `principal`."""
         certificate = self.certificates[principal]
         return {

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 from orchestrator import headers as h
 from orchestrator.codec import Codec, CodecSettings, RegistrySettings, connect_registry
 from sagas.order_fulfilment import OrderFulfilment
+from sagas.order_messages import ReserveCredit
 from tests.integration.security._run import sagactl, spawn, stop, tails
 from tests.integration.security.conftest import SecureKafka
 
@@ -31,7 +31,7 @@ USERS = ["--worker-user", "worker", "--starter-user", "starter"]
 
 
 @pytest.fixture
-def granted(secure_kafka: SecureKafka) -> Iterator[str]:
+def granted(secure_kafka: SecureKafka) -> str:
     """The ACLs of the order saga applied by the admin; yields the worker's consumer group."""
     group = f"acl-{uuid.uuid4().hex[:8]}"
     env = secure_kafka.env("admin") | {"SAGA_SAGAS": ORDER_SAGA, "SAGA_CONSUMER_GROUP": group}
@@ -59,11 +59,10 @@ def _refused(kind: str, secure_kafka: SecureKafka, principal: str, topic: str) -
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             message = consumer.poll(1.0)
-            if message is not None and message.error() is not None:
-                error = message.error()
-                if error.code() != KafkaError._PARTITION_EOF:
-                    return error
-            assert message is None or message.error() is not None, f"{principal} read {topic}"
+            error = message.error() if message is not None else None
+            if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                return error
+            assert message is None or error is not None, f"{principal} read {topic}"
     finally:
         consumer.close()
     raise AssertionError(f"{principal} was not refused {topic} within 30s")
@@ -185,7 +184,8 @@ def _forged_credit_command(secure_kafka: SecureKafka, database: tuple[str, str])
     step = OrderFulfilment.definition.steps["reserve_credit"]
     registry = connect_registry(RegistrySettings(database_url=database[0]))
     codec = Codec(registry, CodecSettings())
-    command = step.command(order_id="o-1", customer_id="c-1", amount_cents=100)
+    assert step.command is ReserveCredit
+    command = ReserveCredit(order_id="o-1", customer_id="c-1", amount_cents=100)
     message_id = f"forged-{uuid.uuid4().hex[:8]}"
     producer = Producer(secure_kafka.client_config("admin"))
     producer.produce(

@@ -107,7 +107,7 @@ class World:
         metrics_registry = CollectorRegistry()
         health = HealthState()
         store = PostgresEventStore(self.app_url)
-        projector = PostgresProjector(self.app_url)
+        projector = PostgresProjector(self.app_url, registry=self.registry)
         worker = Worker(
             self.settings,
             self.registry,

@@ -38,10 +38,10 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def registry_for(path: Path) -> SagaRegistry:
-    # These start with the order saga's PlaceOrder too: each needs a registry of its own.
-    for own in (RejectableRelease, ConditionalOrder):
-        if path.stem.startswith(own.name):
-            return SagaRegistry([own])
+    # These start with the order saga's PlaceOrder: each needs a registry of its own.
+    for saga in (RejectableRelease, ConditionalOrder):
+        if path.stem.startswith(saga.name):
+            return SagaRegistry([saga])
     return SagaRegistry([OrderFulfilment, TripBooking])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from event_store import CheckpointStore, EventStore, InMemoryCheckpointStore, InMemoryEventStore
+from orchestrator.projections import InMemoryReadModels
 from orchestrator.runtime import (
     CommandLog,
     LeaderLease,
@@ -18,7 +19,7 @@ from tests.checkpoint_contract import CheckpointContract
 from tests.command_log_contract import CommandLogContract
 from tests.leader_lease_contract import LeaderLeaseContract, Leases
 from tests.outbox_backlog_contract import SUBSCRIPTION, BacklogWorld, OutboxBacklogContract
-from tests.timers_contract import TimersContract, TimersWorld
+from tests.timers_contract import REGISTRY, TimersContract, TimersWorld
 
 
 class TestReadAllCommandLog(CommandLogContract):
@@ -59,4 +60,7 @@ class TestMemoryTimers(TimersContract):
     @pytest.fixture
     def world(self) -> TimersWorld:
         store = InMemoryEventStore()
-        return TimersWorld(store, MemoryTimers(store), settle=lambda: None)
+        read_models = InMemoryReadModels(store)
+        return TimersWorld(
+            store, MemoryTimers(store, read_models), settle=lambda: read_models.rebuild(REGISTRY)
+        )
