@@ -22,7 +22,7 @@ import psycopg
 from event_store import GENESIS_HASH, canonical_json
 from orchestrator.archive.scanning import event_bytes
 from orchestrator.projections import rebuild
-from orchestrator.saga import SagaStatus, saga_id_for
+from orchestrator.saga import SagaRegistry, SagaStatus, saga_id_for
 from orchestrator.saga.events import SagaEvent
 from orchestrator.testing import SagaTestKit
 from sagas.order_fulfilment import OrderFulfilment
@@ -188,7 +188,7 @@ def fill(app_url: str, owner_url: str, events: int) -> tuple[int, int]:
                 copy.write(chunk)
         row = conn.execute("SELECT count(*) FROM events").fetchone()
         written = int(row[0]) if row else 0
-    rebuild(owner_url, batch_size=10_000)
+    rebuild(owner_url, registry=SagaRegistry([OrderFulfilment]), batch_size=10_000)
     with psycopg.connect(owner_url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE events")
         conn.execute("VACUUM ANALYZE saga_instances")

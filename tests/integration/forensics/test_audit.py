@@ -28,7 +28,7 @@ from event_store.verify import expected_hash
 from orchestrator.archive import generate_key_pair
 from orchestrator.cli import sagactl
 from orchestrator.projections import rebuild
-from orchestrator.saga import SagaStatus, saga_id_for
+from orchestrator.saga import SagaRegistry, SagaStatus, saga_id_for
 from orchestrator.saga.events import CommandIssued, SagaEvent, StepCompensated
 from orchestrator.testing import SagaTestKit, VirtualClock
 from sagas.order_fulfilment import OrderFulfilment
@@ -110,7 +110,7 @@ class Store:
         return saga_id
 
     def fold_projections(self) -> None:
-        rebuild(self.db.owner)
+        rebuild(self.db.owner, registry=SagaRegistry([OrderFulfilment]))
 
     def as_superuser(self, statement: str, params: list[object]) -> None:
         """An attacker's edit: the triggers that refuse it are switched off around it."""

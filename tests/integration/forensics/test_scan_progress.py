@@ -15,7 +15,8 @@ import pytest
 from event_store.postgres import PostgresEventStore
 from orchestrator.archive import ExportSelection, export_store, generate_key_pair, load_private_key
 from orchestrator.projections import rebuild
-from orchestrator.saga import saga_id_for
+from orchestrator.saga import SagaRegistry, saga_id_for
+from sagas.order_fulfilment import OrderFulfilment
 from tests.conftest import PgUrls
 from tests.integration.cli.walk import REPO
 from tests.integration.forensics.test_audit import TYPE, compensated
@@ -33,7 +34,7 @@ def store(pg_urls: PgUrls) -> Iterator[ScratchDb]:
                 events.append(
                     saga_id_for(TYPE, key), TYPE, 0, [e.to_new_event() for e in compensated(key)]
                 )
-        rebuild(db.owner)
+        rebuild(db.owner, registry=SagaRegistry([OrderFulfilment]))
         yield db
 
 
