@@ -98,7 +98,8 @@ def test_sigkill_mid_run_then_restart_loses_and_doubles_nothing(make_world: Worl
     for service, message_id, order_id, action in effects:
         assert action == "reserve"
         assert issued[(STEP_OF_SERVICE[service], order_id)] == [message_id]
-    report = PostgresEventStore(world.app_url).verify()
+    with PostgresEventStore(world.app_url) as store:
+        report = store.verify()
     assert report.ok, report.breaks
     assert sum(world.dead_letter_counts().values()) == 0
 
