@@ -3,6 +3,7 @@ and `sagactl acls apply` (create them with the admin client, as a principal allo
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import click
@@ -20,6 +21,13 @@ from orchestrator.config import Settings
 from orchestrator.runtime import load_sagas
 from orchestrator.saga import SagaRegistry
 from orchestrator.security import kafka_connection
+
+# librdkafka logs to stderr unless given a logger (e.g. a background queue purged as the client
+# closes), which would follow the command's one-line verdict; every failure reaches that verdict
+# through the futures instead.
+_LIBRDKAFKA = logging.getLogger("sagactl.acls.librdkafka")
+_LIBRDKAFKA.addHandler(logging.NullHandler())
+_LIBRDKAFKA.propagate = False
 
 _COLUMNS = ("principal", "role", "resource_type", "resource", "operation")
 TIMEOUT_S = 30.0
@@ -93,7 +101,8 @@ def apply(worker_user: str | None, starter_user: str, participant_prefix: str | 
     """Create those ACLs with the admin client (idempotent; run as a principal allowed to
     alter ACLs, e.g. the cluster's admin)."""
     rules = _rules(worker_user, starter_user, participant_prefix)
-    admin = AdminClient(kafka_connection(Settings.from_env()))
+    config: dict[str, Any] = {**kafka_connection(Settings.from_env()), "logger": _LIBRDKAFKA}
+    admin = AdminClient(config)
     bindings = {_binding(rule): rule for rule in rules}
     futures = admin.create_acls(list(bindings), request_timeout=TIMEOUT_S)
     refused: list[str] = []

@@ -150,6 +150,8 @@ def test_a_forged_reply_topic_pauses_the_participant_with_a_clear_error(
     """A command whose reply-topic header names another saga's replies: the participant may
     not write there, so it keeps the batch (a pause, offsets unstored) and says why."""
     _ensure_topic(secure_kafka, "trip_booking.replies")
+    # The command topic too: this test must not depend on an earlier one's worker creating it.
+    _ensure_topic(secure_kafka, OrderFulfilment.definition.steps["reserve_credit"].topic)
     env = secure_kafka.env("credit") | {
         "SAGA_DATABASE_URL": scratch_database[0],
         "SAGA_OWNER_DATABASE_URL": scratch_database[1],
